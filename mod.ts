@@ -1,0 +1,22 @@
+/**
+ * @eve/aio: async TCP and pipe primitives for Deno over a small C shim —
+ * I/O completion ports on Windows, epoll on Linux — with backpressure,
+ * pause/resume, half-close, AbortSignal cancellation and graceful drain.
+ *
+ * ```ts
+ * import { TcpListener } from "@eve/aio";
+ * const listener = await TcpListener.listen("127.0.0.1", 8080);
+ * listener.onConnection = (_l, conn) => {
+ *   conn.onData = (c, data) => c.send(data); // echo
+ * };
+ * ```
+ *
+ * @module
+ */
+export { EventLoop, type LoopStats } from "./src/loop.ts";
+export type { NetAddress } from "./src/address.ts";
+export { type CloseReason, type SendResult, type SocketState } from "./src/stream.ts";
+export { type ConnectOptions, type OsHandle, TcpConnection, type TcpConnectionConfig } from "./src/tcp_connection.ts";
+export { type ListenOptions, TcpListener, type TcpListenerConfig } from "./src/tcp_listener.ts";
+export { ShutdownCoordinator, type Trackable } from "./src/shutdown.ts";
+export { LibraryLoadError } from "./ffi/library.ts";

@@ -1,0 +1,203 @@
+/*
+ * api.c - the public entry points for handles: look the id up, check the
+ * arguments and the handle's state, then hand over to the backend. No call
+ * is half done when it is refused.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const error__names[AIO_ERROR_COUNT] = {
+    "OK",           "EBADID",        "EINVAL",      "ENOMEM",
+    "ECLOSED",      "EAGAIN",        "EADDRINUSE",  "EADDRNOTAVAIL",
+    "ECONNREFUSED", "ECONNRESET",    "ECONNABORTED", "ETIMEDOUT",
+    "ENOENT",       "EACCES",        "EPIPE",       "ECANCELED",
+    "ENETUNREACH",  "EHOSTUNREACH",  "EBUSY",       "ENOTSUP",
+    "EMFILE",       "ENOTFOUND",     "EEXIST",      "ENOTCONN",
+    "EBADF",        "EIO",           "ENAMETOOLONG", "EAFNOSUPPORT"};
+
+#define STREAM_KIND(h) ((h)->kind == KIND_STREAM || (h)->kind == KIND_PIPE)
+/* A handle that is closing, failed or released takes no new work. */
+#define H_NO_WORK (H_CLOSING | H_FAILED | H_DEAD)
+
+AIO_EXPORT int32_t aio_abi_version(void) { return AIO_ABI_VERSION; }
+
+AIO_EXPORT int32_t aio_layout(int32_t *out, int32_t cap) {
+  const int32_t v[] = {
+      (int32_t)sizeof(aio_record),
+      (int32_t)offsetof(aio_record, id),
+      (int32_t)offsetof(aio_record, kind),
+      (int32_t)offsetof(aio_record, status),
+      (int32_t)offsetof(aio_record, os_error),
+      (int32_t)offsetof(aio_record, offset),
+      (int32_t)offsetof(aio_record, length),
+      (int32_t)offsetof(aio_record, handle_lo),
+      (int32_t)offsetof(aio_record, handle_hi),
+      (int32_t)sizeof(aio_addr),
+      (int32_t)offsetof(aio_addr, family),
+      (int32_t)offsetof(aio_addr, port),
+      (int32_t)offsetof(aio_addr, scope_id),
+      (int32_t)offsetof(aio_addr, bytes)};
+  int32_t n = (int32_t)(sizeof v / sizeof v[0]);
+  int32_t i;
+  RETURN_IF(!out || cap < n, AIO_EINVAL);
+  for (i = 0; i < n; i++) out[i] = v[i];
+  return n;
+}
+
+AIO_EXPORT int32_t aio_error_name(int32_t code, char *out, int32_t cap) {
+  size_t len;
+  if (code < 0) code = -code;
+  RETURN_IF(code >= AIO_ERROR_COUNT || !out || cap <= 0, AIO_EINVAL);
+  len = strlen(error__names[code]);
+  RETURN_IF(len + 1 > (size_t)cap, AIO_EINVAL);
+  memcpy(out, error__names[code], len + 1);
+  return (int32_t)len;
+}
+
+static aio_handle *api__get(aio_loop *loop, aio_id id) {
+  return loop ? table_get(&loop->table, id) : NULL;
+}
+
+AIO_EXPORT int32_t aio_close(aio_loop *loop, aio_id id, int32_t mode) {
+  aio_handle *h = api__get(loop, id);
+  RETURN_IF(!h, AIO_EBADID);
+  RETURN_IF(mode < AIO_CLOSE_GRACEFUL || mode > AIO_CLOSE_NOW, AIO_EINVAL);
+  /* A second graceful close while one runs is a no-op; an abort may cut a
+   * graceful close short. */
+  if (mode == AIO_CLOSE_GRACEFUL && (h->flags & H_CLOSING)) return 0;
+  return backend_close(loop, h, mode);
+}
+
+AIO_EXPORT int32_t aio_read_start(aio_loop *loop, aio_id id) {
+  aio_handle *h = api__get(loop, id);
+  RETURN_IF(!h, AIO_EBADID);
+  RETURN_IF(h->kind == KIND_PIPE && !(h->flags & H_READ_END), AIO_EINVAL);
+  if (h->flags & (H_READING | H_NO_WORK)) return 0;
+  return backend_read_start(loop, h);
+}
+
+AIO_EXPORT int32_t aio_read_stop(aio_loop *loop, aio_id id) {
+  aio_handle *h = api__get(loop, id);
+  RETURN_IF(!h, AIO_EBADID);
+  if (!(h->flags & H_READING)) return 0;
+  return backend_read_stop(loop, h);
+}
+
+AIO_EXPORT int32_t aio_read_budget(aio_loop *loop, aio_id id, int32_t bytes) {
+  aio_handle *h = api__get(loop, id);
+  RETURN_IF(!h, AIO_EBADID);
+  RETURN_IF(bytes < 1 || bytes > ARENA_SIZE, AIO_EINVAL);
+  h->read_budget = bytes;
+  return 0;
+}
+
+AIO_EXPORT int32_t aio_send(aio_loop *loop, aio_id id, const uint8_t *data,
+                            int32_t len) {
+  aio_handle *h = api__get(loop, id);
+  RETURN_IF(!h, AIO_EBADID);
+  RETURN_IF(!STREAM_KIND(h), AIO_EINVAL);
+  RETURN_IF(h->kind == KIND_PIPE && !(h->flags & H_WRITE_END), AIO_EINVAL);
+  RETURN_IF(len < 0 || (len > 0 && !data), AIO_EINVAL);
+  RETURN_IF(h->flags & (H_NO_WORK | H_SHUT_REQ), AIO_ECLOSED);
+  if (len == 0) return 0;
+  return backend_send(loop, h, data, (uint32_t)len);
+}
+
+AIO_EXPORT int32_t aio_shutdown(aio_loop *loop, aio_id id) {
+  aio_handle *h = api__get(loop, id);
+  RETURN_IF(!h, AIO_EBADID);
+  RETURN_IF(h->kind != KIND_STREAM, AIO_EINVAL);
+  RETURN_IF(h->flags & H_NO_WORK, AIO_ECLOSED);
+  if (h->flags & H_SHUT_REQ) return 0;
+  return backend_shutdown(loop, h);
+}
+
+AIO_EXPORT int32_t aio_address(aio_loop *loop, aio_id id, int32_t which,
+                               aio_addr *out) {
+  aio_handle *h = api__get(loop, id);
+  RETURN_IF(!h, AIO_EBADID);
+  RETURN_IF(!out || which < 0 || which > 1, AIO_EINVAL);
+  RETURN_IF(h->kind != KIND_STREAM && h->kind != KIND_LISTENER, AIO_EINVAL);
+  memset(out, 0, sizeof *out);
+  return backend_address(loop, h, which, out);
+}
+
+static int api__valid_addr(const aio_addr *addr) {
+  return addr && (addr->family == 4 || addr->family == 6);
+}
+
+AIO_EXPORT int32_t aio_tcp_listen(aio_loop *loop, const aio_addr *addr,
+                                  int32_t backlog, int32_t flags,
+                                  int32_t accepts) {
+  RETURN_IF(!loop || !api__valid_addr(addr), AIO_EINVAL);
+  RETURN_IF(backlog < 1 || accepts < 1 || accepts > 256, AIO_EINVAL);
+  return backend_tcp_listen(loop, addr, backlog, flags, accepts);
+}
+
+AIO_EXPORT int32_t aio_tcp_connect(aio_loop *loop, const aio_addr *addr,
+                                   int32_t flags) {
+  RETURN_IF(!loop || !api__valid_addr(addr) || addr->port == 0, AIO_EINVAL);
+  return backend_tcp_connect(loop, addr, flags);
+}
+
+AIO_EXPORT int32_t aio_tcp_adopt(aio_loop *loop, uint64_t os_handle,
+                                 int32_t flags) {
+  RETURN_IF(!loop, AIO_EINVAL);
+  return backend_tcp_adopt(loop, os_handle, flags);
+}
+
+AIO_EXPORT int32_t aio_tcp_nodelay(aio_loop *loop, aio_id id, int32_t on) {
+  aio_handle *h = api__get(loop, id);
+  RETURN_IF(!h, AIO_EBADID);
+  RETURN_IF(h->kind != KIND_STREAM, AIO_EINVAL);
+  return backend_tcp_nodelay(loop, h, on);
+}
+
+AIO_EXPORT int32_t aio_os_close(uint64_t os_handle, int32_t kind) {
+  RETURN_IF(kind != 0 && kind != 1, AIO_EINVAL);
+  return backend_os_close(os_handle, kind);
+}
+
+AIO_EXPORT int32_t aio_resolve(const char *host, int32_t family, aio_addr *out,
+                               int32_t cap, int32_t *err_out) {
+  int32_t os_error = 0;
+  int32_t r;
+  if (!host || !out || cap < 1 || (family != 0 && family != 4 && family != 6))
+    r = -AIO_EINVAL;
+  else
+    r = backend_resolve(host, family, out, cap, &os_error);
+  if (err_out) {
+    err_out[0] = r < 0 ? -r : 0;
+    err_out[1] = r < 0 ? os_error : 0;
+  }
+  return r;
+}
+
+AIO_EXPORT int32_t aio_pipe_pair(uint64_t *out, int32_t *err_out) {
+  int32_t os_error = 0;
+  int32_t r = out ? backend_pipe_pair(out, &os_error) : -AIO_EINVAL;
+  if (err_out) {
+    err_out[0] = r < 0 ? -r : 0;
+    err_out[1] = r < 0 ? os_error : 0;
+  }
+  return r;
+}
+
+AIO_EXPORT int32_t aio_pipe_adopt(aio_loop *loop, uint64_t os_handle,
+                                  int32_t flags) {
+  RETURN_IF(!loop, AIO_EINVAL);
+  RETURN_IF(!(flags & (AIO_F_READABLE | AIO_F_WRITABLE)), AIO_EINVAL);
+  return backend_pipe_adopt(loop, os_handle, flags);
+}
+
+AIO_EXPORT int32_t aio_pipe_listen(aio_loop *loop, const char *path,
+                                   int32_t flags) {
+  RETURN_IF(!loop || !path || !*path, AIO_EINVAL);
+  return backend_pipe_listen(loop, path, flags);
+}
+
+AIO_EXPORT int32_t aio_pipe_connect(aio_loop *loop, const char *path) {
+  RETURN_IF(!loop || !path || !*path, AIO_EINVAL);
+  return backend_pipe_connect(loop, path);
+}

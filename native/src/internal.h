@@ -1,0 +1,195 @@
+/*
+ * internal.h - what the common code and the two backends share.
+ *
+ * The common layer (api.c, loop.c, table.c, records.c, sendq.c) validates
+ * ids and arguments, owns the record buffer, the receive arena and the list
+ * of handles with work pending. A backend (unix/ or win/) implements the
+ * backend_* interface below, as Redis's ae_epoll.c / ae_kqueue.c implement
+ * ae's: one small set of verbs, no knowledge of JS.
+ */
+#ifndef AIO_INTERNAL_H
+#define AIO_INTERNAL_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../include/aio.h"
+#include "platform.h"
+
+/* One-line error returns (wepoll style). */
+#define RETURN_ERROR(code) return -(int32_t)(code)
+#define RETURN_IF(cond, code) \
+  do {                        \
+    if (cond) RETURN_ERROR(code); \
+  } while (0)
+
+#define RECORD_CAPACITY 1024
+#define ARENA_SIZE (1024 * 1024)
+#define DEFAULT_READ_BUDGET (64 * 1024)
+/* A dispatch stops filling records when fewer than this many are free, so
+ * that one handle's processing (at most DATA + END/ERROR + WRITTEN +
+ * SHUTDOWN/CLOSED) always fits. */
+#define RECORD_RESERVE 8
+
+#define ID_INDEX_BITS 20
+#define ID_INDEX_MASK ((1u << ID_INDEX_BITS) - 1u)
+#define ID_GEN_MASK 0x7ffu
+
+typedef enum handle_kind {
+  KIND_LISTENER = 1,      /* TCP, or Unix domain socket, listener */
+  KIND_STREAM = 2,        /* a connected stream socket */
+  KIND_PIPE = 3,          /* a pipe end (Unix pipe fd, Windows pipe HANDLE) */
+  KIND_PIPE_LISTENER = 4  /* Windows named pipe server */
+} handle_kind;
+
+/* Handle flags. The OS side sets READABLE/WRITABLE/...; a call or the JS
+ * side sets READING/SHUT_REQ/CLOSING; backend_process consumes them. */
+enum handle_flag {
+  H_READING = 1u << 0,    /* JS wants data (not paused) */
+  H_READABLE = 1u << 1,   /* data, EOF or an error is waiting to be read */
+  H_WRITABLE = 1u << 2,   /* the OS can take more of the queue */
+  H_CONNECTING = 1u << 3, /* a connect is in flight */
+  H_CONNECT_DONE = 1u << 4, /* its result is waiting to be reported */
+  H_EOF = 1u << 5,        /* END was reported: never read again */
+  H_SHUT_REQ = 1u << 6,   /* shut the write side once the queue is empty */
+  H_SHUT_DONE = 1u << 7,
+  H_CLOSING = 1u << 8,    /* graceful close: flush, FIN, then CLOSED */
+  H_FAILED = 1u << 9,     /* ERROR was reported: no more I/O */
+  H_PENDING = 1u << 10,   /* on the loop's pending list */
+  H_DEAD = 1u << 11,      /* id released; only OS operations still drain */
+  H_READ_END = 1u << 12,  /* pipe: this end reads */
+  H_WRITE_END = 1u << 13  /* pipe: this end writes */
+};
+
+/* The send queue: native copies of accepted bytes, in order, so the kernel
+ * never holds a JS buffer (design-lessons rule 2). */
+typedef struct sendq_chunk {
+  struct sendq_chunk *next;
+  uint32_t start; /* first unsent byte */
+  uint32_t end;   /* one past the last queued byte */
+  uint32_t cap;
+  uint8_t data[];
+} sendq_chunk;
+
+typedef struct sendq {
+  sendq_chunk *head;
+  sendq_chunk *tail;
+  uint64_t bytes;
+} sendq;
+
+typedef struct aio_handle aio_handle;
+
+struct aio_handle {
+  aio_loop *loop;
+  aio_handle *pending_next;
+  aio_handle *pending_prev;
+  aio_id id;        /* 0 once released to JS */
+  uint32_t flags;
+  handle_kind kind;
+  int32_t read_budget;
+  sendq queue;
+  uint64_t written; /* bytes taken by the OS and not yet reported */
+  int32_t error;    /* a failure waiting to be reported (negated code) */
+  int32_t os_error;
+};
+
+typedef struct handle_table {
+  aio_handle **slots;
+  uint16_t *gens;
+  uint32_t *free_list;
+  uint32_t cap;
+  uint32_t free_count;
+  uint32_t used;
+} handle_table;
+
+typedef struct backend_loop backend_loop;
+
+struct aio_loop {
+  handle_table table;
+  aio_record *records;
+  int32_t record_count;
+  uint8_t *arena;
+  uint32_t arena_used;
+  aio_handle *pending_head;
+  aio_handle *pending_tail;
+  int in_dispatch;
+  int32_t os_error;
+  int32_t zombies; /* released handles whose OS operations still drain */
+  backend_loop *backend;
+};
+
+/* table.c */
+int table_init(handle_table *t);
+void table_free(handle_table *t);
+int32_t table_insert(handle_table *t, aio_handle *h); /* id, or -error */
+aio_handle *table_get(const handle_table *t, aio_id id);
+void table_remove(handle_table *t, aio_handle *h);
+
+/* records.c */
+int records_room(const aio_loop *loop);
+void records_push(aio_loop *loop, const aio_handle *h, int32_t kind,
+                  int32_t status, int32_t os_error);
+/* Room left in the arena for one read, or 0. */
+uint32_t arena_room(const aio_loop *loop);
+uint8_t *arena_tail(aio_loop *loop);
+void records_push_data(aio_loop *loop, const aio_handle *h, uint32_t len);
+void records_push_handle(aio_loop *loop, const aio_handle *h, uint64_t os);
+
+/* sendq.c */
+int sendq_append(sendq *q, const uint8_t *data, uint32_t len);
+void sendq_consume(sendq *q, uint64_t n);
+void sendq_clear(sendq *q);
+/* Fills up to max (pointer, length) pairs from the head; returns the count. */
+int sendq_peek(const sendq *q, const uint8_t **bufs, uint32_t *lens, int max);
+
+/* loop.c (common) */
+void loop_pend(aio_loop *loop, aio_handle *h);
+void loop_unpend(aio_loop *loop, aio_handle *h);
+int32_t loop_fail(aio_loop *loop, int32_t code, int32_t os_error);
+aio_handle *handle_new(aio_loop *loop, size_t size, handle_kind kind);
+/* Gives the id back to the table: JS can no longer reach the handle. */
+void handle_release(aio_handle *h);
+/* Frees a released handle once the backend has nothing in flight. */
+void handle_destroy(aio_handle *h);
+/* Reports the bytes written since the last report, if any. */
+void handle_report_written(aio_handle *h);
+/* The stream failed: report it once and stop all I/O. */
+void handle_fail(aio_handle *h, int32_t code, int32_t os_error);
+
+/* The backend interface: one implementation in unix/, one in win/. */
+int backend_loop_init(aio_loop *loop, int32_t *os_error);
+void backend_loop_free(aio_loop *loop);
+int32_t backend_loop_wait(aio_loop *loop, int32_t timeout_ms);
+int32_t backend_loop_wake(aio_loop *loop);
+/* Turns the harvested raw entries into handle flags + pending entries. */
+void backend_loop_harvest(aio_loop *loop);
+/* Does the pending work of one handle, writing records; returns nonzero
+ * when the handle still has work (its read budget or the arena ran out). */
+int backend_process(aio_loop *loop, aio_handle *h);
+int32_t backend_close(aio_loop *loop, aio_handle *h, int32_t mode);
+int32_t backend_read_start(aio_loop *loop, aio_handle *h);
+int32_t backend_read_stop(aio_loop *loop, aio_handle *h);
+int32_t backend_send(aio_loop *loop, aio_handle *h, const uint8_t *data,
+                     uint32_t len);
+int32_t backend_shutdown(aio_loop *loop, aio_handle *h);
+int32_t backend_address(aio_loop *loop, aio_handle *h, int32_t which,
+                        aio_addr *out);
+int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
+                           int32_t backlog, int32_t flags, int32_t accepts);
+int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
+                            int32_t flags);
+int32_t backend_tcp_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags);
+int32_t backend_tcp_nodelay(aio_loop *loop, aio_handle *h, int32_t on);
+int32_t backend_os_close(uint64_t os_handle, int32_t kind);
+int32_t backend_resolve(const char *host, int32_t family, aio_addr *out,
+                        int32_t cap, int32_t *os_error);
+int32_t backend_pipe_pair(uint64_t *out, int32_t *os_error);
+int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags);
+int32_t backend_pipe_listen(aio_loop *loop, const char *path, int32_t flags);
+int32_t backend_pipe_connect(aio_loop *loop, const char *path);
+
+/* errors.c of each backend: the egress point where OS errors become
+ * library errors. Returns a positive aio_error. */
+int32_t error_from_os(int32_t os_error);
+
+#endif /* AIO_INTERNAL_H */

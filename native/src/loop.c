@@ -1,0 +1,193 @@
+/*
+ * loop.c - the loop's common half: creation, the dispatch walk over the
+ * pending list, and handle lifetime. The OS half is backend_loop_*.
+ *
+ * Threads: aio_loop_wait may run on a pool thread (the nonblocking FFI
+ * binding); it only harvests raw entries into backend storage. Everything
+ * here runs on the loop's JS thread, never while a wait is parked.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+AIO_EXPORT aio_loop *aio_loop_new(int32_t *err_out) {
+  aio_loop *loop = calloc(1, sizeof *loop);
+  int32_t os_error = 0;
+  int32_t code = AIO_ENOMEM;
+
+  if (loop) {
+    loop->records = calloc(RECORD_CAPACITY, sizeof *loop->records);
+    loop->arena = malloc(ARENA_SIZE);
+    if (loop->records && loop->arena && table_init(&loop->table) == 0) {
+      int r = backend_loop_init(loop, &os_error);
+      if (r == 0) {
+        if (err_out) err_out[0] = err_out[1] = 0;
+        return loop;
+      }
+      code = -r;
+    }
+    table_free(&loop->table);
+    free(loop->records);
+    free(loop->arena);
+    free(loop);
+  }
+  if (err_out) {
+    err_out[0] = code;
+    err_out[1] = os_error;
+  }
+  return NULL;
+}
+
+AIO_EXPORT void aio_loop_free(aio_loop *loop) {
+  uint32_t i;
+  if (!loop) return;
+  /* Whatever JS left open is released without callbacks. */
+  for (i = 0; i < loop->table.cap; i++) {
+    aio_handle *h = loop->table.slots[i];
+    if (h) backend_close(loop, h, AIO_CLOSE_NOW);
+  }
+  backend_loop_free(loop); /* drains the zombies' OS operations */
+  table_free(&loop->table);
+  free(loop->records);
+  free(loop->arena);
+  free(loop);
+}
+
+AIO_EXPORT int32_t aio_loop_wait(aio_loop *loop, int32_t timeout_ms) {
+  RETURN_IF(!loop, AIO_EINVAL);
+  return backend_loop_wait(loop, timeout_ms);
+}
+
+AIO_EXPORT int32_t aio_loop_wake(aio_loop *loop) {
+  RETURN_IF(!loop, AIO_EINVAL);
+  return backend_loop_wake(loop);
+}
+
+AIO_EXPORT int32_t aio_loop_dispatch(aio_loop *loop) {
+  int budget;
+  RETURN_IF(!loop, AIO_EINVAL);
+  loop->record_count = 0;
+  loop->arena_used = 0;
+  loop->in_dispatch = 1;
+  backend_loop_harvest(loop);
+  /* Each handle on the list at the start gets one turn; one that still has
+   * work goes to the back and waits for the next dispatch, so a busy
+   * connection cannot starve the others. */
+  for (budget = 0; loop->pending_head; budget++) {
+    aio_handle *h = loop->pending_head;
+    if (records_room(loop) < RECORD_RESERVE) break;
+    loop_unpend(loop, h);
+    if (backend_process(loop, h)) loop_pend(loop, h);
+    if (budget > (int)loop->table.cap + loop->zombies + 1) break;
+  }
+  loop->in_dispatch = 0;
+  return loop->record_count;
+}
+
+AIO_EXPORT int32_t aio_loop_pending(aio_loop *loop) {
+  return loop && loop->pending_head ? 1 : 0;
+}
+
+AIO_EXPORT aio_record *aio_loop_records(aio_loop *loop) {
+  return loop ? loop->records : NULL;
+}
+
+AIO_EXPORT int32_t aio_loop_record_capacity(aio_loop *loop) {
+  AIO_UNUSED(loop);
+  return RECORD_CAPACITY;
+}
+
+AIO_EXPORT uint8_t *aio_loop_arena(aio_loop *loop) {
+  return loop ? loop->arena : NULL;
+}
+
+AIO_EXPORT int32_t aio_loop_arena_size(aio_loop *loop) {
+  AIO_UNUSED(loop);
+  return ARENA_SIZE;
+}
+
+AIO_EXPORT int32_t aio_loop_handle_count(aio_loop *loop) {
+  RETURN_IF(!loop, AIO_EINVAL);
+  return (int32_t)loop->table.used;
+}
+
+AIO_EXPORT int32_t aio_loop_os_error(aio_loop *loop) {
+  return loop ? loop->os_error : 0;
+}
+
+void loop_pend(aio_loop *loop, aio_handle *h) {
+  if (h->flags & H_PENDING) return;
+  h->flags |= H_PENDING;
+  h->pending_next = NULL;
+  h->pending_prev = loop->pending_tail;
+  if (loop->pending_tail)
+    loop->pending_tail->pending_next = h;
+  else
+    loop->pending_head = h;
+  loop->pending_tail = h;
+}
+
+void loop_unpend(aio_loop *loop, aio_handle *h) {
+  if (!(h->flags & H_PENDING)) return;
+  h->flags &= ~(uint32_t)H_PENDING;
+  if (h->pending_prev)
+    h->pending_prev->pending_next = h->pending_next;
+  else
+    loop->pending_head = h->pending_next;
+  if (h->pending_next)
+    h->pending_next->pending_prev = h->pending_prev;
+  else
+    loop->pending_tail = h->pending_prev;
+  h->pending_next = h->pending_prev = NULL;
+}
+
+int32_t loop_fail(aio_loop *loop, int32_t code, int32_t os_error) {
+  loop->os_error = os_error;
+  return -code;
+}
+
+aio_handle *handle_new(aio_loop *loop, size_t size, handle_kind kind) {
+  aio_handle *h = calloc(1, size);
+  if (!h) return NULL;
+  h->loop = loop;
+  h->kind = kind;
+  h->read_budget = DEFAULT_READ_BUDGET;
+  if (table_insert(&loop->table, h) < 0) {
+    free(h);
+    return NULL;
+  }
+  return h;
+}
+
+void handle_release(aio_handle *h) {
+  if (h->flags & H_DEAD) return;
+  loop_unpend(h->loop, h);
+  table_remove(&h->loop->table, h);
+  h->flags |= H_DEAD;
+  h->loop->zombies++;
+}
+
+void handle_destroy(aio_handle *h) {
+  if (!(h->flags & H_DEAD)) handle_release(h);
+  loop_unpend(h->loop, h);
+  h->loop->zombies--;
+  sendq_clear(&h->queue);
+  free(h);
+}
+
+void handle_report_written(aio_handle *h) {
+  while (h->written > 0 && records_room(h->loop) > 0) {
+    uint64_t n = h->written > 0x7fffffffu ? 0x7fffffffu : h->written;
+    records_push(h->loop, h, AIO_REC_WRITTEN, 0, 0);
+    h->loop->records[h->loop->record_count - 1].length = (uint32_t)n;
+    h->written -= n;
+  }
+}
+
+void handle_fail(aio_handle *h, int32_t code, int32_t os_error) {
+  if (h->flags & (H_FAILED | H_DEAD)) return;
+  h->flags |= H_FAILED;
+  h->error = -code;
+  h->os_error = os_error;
+  loop_pend(h->loop, h);
+}

@@ -1,0 +1,73 @@
+/*
+ * resolve.c - getaddrinfo. It blocks, so JS binds aio_resolve nonblocking
+ * and it runs on a pool thread; it touches no loop.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "unix.h"
+
+static int32_t resolve__error(int eai) {
+  switch (eai) {
+    case EAI_NONAME:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+      return AIO_ENOTFOUND;
+    case EAI_AGAIN: return AIO_EAGAIN;
+    case EAI_FAMILY: return AIO_EAFNOSUPPORT;
+    case EAI_MEMORY: return AIO_ENOMEM;
+    default: return AIO_ENOTFOUND;
+  }
+}
+
+int32_t backend_resolve(const char *host, int32_t family, aio_addr *out,
+                        int32_t cap, int32_t *os_error) {
+  struct addrinfo hints, *res = NULL, *ai;
+  int32_t n = 0;
+  int r;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = family == 4 ? AF_INET : family == 6 ? AF_INET6 : AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  r = getaddrinfo(host, NULL, &hints, &res);
+  if (r == EAI_NONAME || r == EAI_ADDRFAMILY) {
+    /* AI_ADDRCONFIG hides loopback-only families on hosts without other
+     * addresses (network namespaces): ask once more without it. */
+    hints.ai_flags = 0;
+    r = getaddrinfo(host, NULL, &hints, &res);
+  }
+  if (r != 0) {
+    *os_error = r == EAI_SYSTEM ? errno : r;
+    return r == EAI_SYSTEM ? -error_from_os(errno) : -resolve__error(r);
+  }
+  for (ai = res; ai && n < cap; ai = ai->ai_next) {
+    aio_addr a;
+    int32_t i, dup = 0;
+    memset(&a, 0, sizeof a);
+    if (ai->ai_family == AF_INET) {
+      const struct sockaddr_in *s4 = (const struct sockaddr_in *)ai->ai_addr;
+      a.family = 4;
+      memcpy(a.bytes, &s4->sin_addr, 4);
+    } else if (ai->ai_family == AF_INET6) {
+      const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ai->ai_addr;
+      a.family = 6;
+      a.scope_id = s6->sin6_scope_id;
+      memcpy(a.bytes, &s6->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    for (i = 0; i < n && !dup; i++) dup = memcmp(&out[i], &a, sizeof a) == 0;
+    if (!dup) out[n++] = a;
+  }
+  freeaddrinfo(res);
+  if (n == 0) {
+    *os_error = 0;
+    return -AIO_ENOTFOUND;
+  }
+  return n;
+}

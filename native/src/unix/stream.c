@@ -1,0 +1,223 @@
+/*
+ * stream.c - reading, writing, half-closing and closing a connected fd
+ * (TCP socket, Unix domain socket or pipe end) on epoll.
+ *
+ * Writes are eager: send() writes what the kernel takes at once straight
+ * from the caller's buffer and queues only the rest natively; the queue
+ * moves on EPOLLOUT edges. Reads happen in dispatch, into the loop's arena,
+ * up to the handle's read budget.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "unix.h"
+
+#define IOV_BATCH 64
+/* Unread bytes discarded before a graceful close, so that closing does not
+ * turn into an RST that could destroy data still on its way to the peer. */
+#define CLOSE_DISCARD_LIMIT (1024 * 1024)
+
+/* Returns 0 when the queue is empty or the kernel is full, else the errno. */
+static int stream__flush(unix_handle *u) {
+  aio_handle *h = &u->base;
+  while (h->queue.bytes > 0) {
+    struct iovec iov[IOV_BATCH];
+    const uint8_t *bufs[IOV_BATCH];
+    uint32_t lens[IOV_BATCH];
+    int i, n = sendq_peek(&h->queue, bufs, lens, IOV_BATCH);
+    ssize_t w;
+    for (i = 0; i < n; i++) {
+      iov[i].iov_base = (void *)bufs[i];
+      iov[i].iov_len = lens[i];
+    }
+    w = writev(u->fd, iov, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        h->flags &= ~(uint32_t)H_WRITABLE;
+        return 0;
+      }
+      return errno;
+    }
+    sendq_consume(&h->queue, (uint64_t)w);
+    h->written += (uint64_t)w;
+  }
+  return 0;
+}
+
+static void stream__discard_unread(unix_handle *u) {
+  size_t total = 0;
+  char buf[16384];
+  while (total < CLOSE_DISCARD_LIMIT) {
+    ssize_t n = read(u->fd, buf, sizeof buf);
+    if (n <= 0) break;
+    total += (size_t)n;
+  }
+}
+
+static int stream__shutdown(unix_handle *u) {
+  aio_handle *h = &u->base;
+  h->flags |= H_SHUT_DONE;
+  if (u->is_socket && shutdown(u->fd, SHUT_WR) < 0 && errno != ENOTCONN)
+    return errno;
+  return 0;
+}
+
+/* Reads once into the arena; returns nonzero when more may be waiting. */
+static int stream__read(aio_loop *loop, unix_handle *u) {
+  aio_handle *h = &u->base;
+  uint32_t room = arena_room(loop);
+  uint32_t want = (uint32_t)h->read_budget < room ? (uint32_t)h->read_budget
+                                                  : room;
+  ssize_t n;
+  if (want == 0) return 1;
+  do {
+    n = read(u->fd, arena_tail(loop), want);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    records_push_data(loop, h, (uint32_t)n);
+    /* A short read drained the socket: a new edge comes with new data. */
+    if ((uint32_t)n < want) h->flags &= ~(uint32_t)H_READABLE;
+    return (uint32_t)n == want;
+  }
+  h->flags &= ~(uint32_t)H_READABLE;
+  if (n == 0) {
+    h->flags |= H_EOF;
+    h->flags &= ~(uint32_t)H_READING;
+    records_push(loop, h, AIO_REC_END, 0, 0);
+  } else if (errno != EAGAIN) {
+    int e = errno;
+    handle_fail(h, error_from_os(e), e);
+  }
+  return 0;
+}
+
+static int stream__connected(aio_loop *loop, unix_handle *u) {
+  aio_handle *h = &u->base;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  h->flags &= ~(uint32_t)H_CONNECTING;
+  if (err) {
+    /* The CONNECTED record carries the failure; JS closes the handle. */
+    h->flags |= H_FAILED;
+    records_push(loop, h, AIO_REC_CONNECTED, -error_from_os(err), err);
+    return 0;
+  }
+  records_push(loop, h, AIO_REC_CONNECTED, 0, 0);
+  return 1;
+}
+
+int unix_stream_process(aio_loop *loop, unix_handle *u) {
+  aio_handle *h = &u->base;
+  int more = 0;
+
+  if (h->flags & H_CONNECTING) {
+    /* Still connecting until epoll says writable (or failed). */
+    if (!(h->flags & (H_WRITABLE))) return 0;
+    if (!stream__connected(loop, u)) return 0;
+  }
+  if (!(h->flags & H_FAILED) && h->queue.bytes > 0 &&
+      (h->flags & H_WRITABLE)) {
+    int e = stream__flush(u);
+    if (e) handle_fail(h, error_from_os(e), e);
+  }
+  handle_report_written(h);
+  if (h->flags & H_FAILED) {
+    if (h->error) {
+      records_push(loop, h, AIO_REC_ERROR, h->error, h->os_error);
+      h->error = 0;
+    }
+    return 0;
+  }
+  if (h->queue.bytes == 0 && (h->flags & H_SHUT_REQ) &&
+      !(h->flags & H_SHUT_DONE) && !(h->flags & H_CLOSING)) {
+    int e = stream__shutdown(u);
+    records_push(loop, h, AIO_REC_SHUTDOWN, e ? -error_from_os(e) : 0, e);
+  }
+  if ((h->flags & H_CLOSING) && h->queue.bytes == 0) {
+    int e = (h->flags & H_SHUT_DONE) ? 0 : stream__shutdown(u);
+    stream__discard_unread(u);
+    records_push(loop, h, AIO_REC_CLOSED, e ? -error_from_os(e) : 0, e);
+    unix_stream_close(loop, u, AIO_CLOSE_NOW);
+    return 0;
+  }
+  if ((h->flags & (H_READING | H_READABLE | H_EOF)) ==
+      (H_READING | H_READABLE))
+    more = stream__read(loop, u);
+  if (h->flags & H_FAILED) {
+    records_push(loop, h, AIO_REC_ERROR, h->error, h->os_error);
+    h->error = 0;
+    return 0;
+  }
+  return more;
+}
+
+int32_t unix_stream_close(aio_loop *loop, unix_handle *u, int32_t mode) {
+  AIO_UNUSED(loop);
+  if (u->fd >= 0) {
+    if (mode == AIO_CLOSE_ABORT && u->is_socket) {
+      /* linger {1, 0}: close sends RST and drops what is queued. */
+      struct linger l;
+      l.l_onoff = 1;
+      l.l_linger = 0;
+      setsockopt(u->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    if (u->path && u->base.kind == KIND_LISTENER) unlink(u->path);
+    close(u->fd); /* also removes it from the epoll set */
+    u->fd = -1;
+  }
+  free(u->path);
+  u->path = NULL;
+  handle_destroy(&u->base);
+  return 0;
+}
+
+int32_t backend_read_start(aio_loop *loop, aio_handle *h) {
+  h->flags |= H_READING;
+  /* The edge that announced waiting data may have come while paused. */
+  if (h->flags & H_READABLE) loop_pend(loop, h);
+  return 0;
+}
+
+int32_t backend_read_stop(aio_loop *loop, aio_handle *h) {
+  AIO_UNUSED(loop);
+  h->flags &= ~(uint32_t)H_READING;
+  return 0;
+}
+
+int32_t backend_send(aio_loop *loop, aio_handle *h, const uint8_t *data,
+                     uint32_t len) {
+  unix_handle *u = (unix_handle *)h;
+  uint32_t done = 0;
+  if (h->queue.bytes == 0 && !(h->flags & H_CONNECTING)) {
+    ssize_t w;
+    do {
+      w = write(u->fd, data, len);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0) {
+      if (errno != EAGAIN) return unix_fail(loop, errno);
+      w = 0;
+    }
+    done = (uint32_t)w;
+    if (done < len) h->flags &= ~(uint32_t)H_WRITABLE;
+  }
+  if (done < len) {
+    int r = sendq_append(&h->queue, data + done, len - done);
+    if (r < 0) return r;
+    /* If the kernel has room again since the last edge, move the queue in
+     * the next dispatch rather than wait for an edge that came already. */
+    if (h->flags & H_WRITABLE) loop_pend(loop, h);
+  }
+  return (int32_t)done;
+}
+
+int32_t backend_shutdown(aio_loop *loop, aio_handle *h) {
+  h->flags |= H_SHUT_REQ;
+  loop_pend(loop, h);
+  return 0;
+}

@@ -1,0 +1,222 @@
+/*
+ * tcp.c - TCP listen, connect, adopt and accept on epoll.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "unix.h"
+
+/* At most this many accepts per dispatch turn, so a flood of connections
+ * cannot starve established ones. */
+#define ACCEPT_BATCH 128
+
+int32_t unix_fail_fd(aio_loop *loop, int fd, int err) {
+  if (fd >= 0) close(fd);
+  return unix_fail(loop, err);
+}
+
+static socklen_t tcp__to_sockaddr(const aio_addr *a,
+                                  struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (a->family == 6) {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(a->port);
+    s6->sin6_scope_id = a->scope_id;
+    memcpy(&s6->sin6_addr, a->bytes, 16);
+    return sizeof *s6;
+  } else {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(a->port);
+    memcpy(&s4->sin_addr, a->bytes, 4);
+    return sizeof *s4;
+  }
+}
+
+static int32_t tcp__from_sockaddr(const struct sockaddr_storage *ss,
+                                  aio_addr *a) {
+  memset(a, 0, sizeof *a);
+  if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+    a->family = 6;
+    a->port = ntohs(s6->sin6_port);
+    a->scope_id = s6->sin6_scope_id;
+    memcpy(a->bytes, &s6->sin6_addr, 16);
+  } else if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+    a->family = 4;
+    a->port = ntohs(s4->sin_port);
+    memcpy(a->bytes, &s4->sin_addr, 4);
+  } else {
+    return -AIO_EAFNOSUPPORT; /* a Unix socket has no IP address */
+  }
+  return 0;
+}
+
+int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
+                         uint32_t flags, unix_handle **out) {
+  unix_handle *u = (unix_handle *)handle_new(loop, sizeof *u, kind);
+  int e;
+  if (!u) {
+    close(fd);
+    return loop_fail(loop, AIO_ENOMEM, ENOMEM);
+  }
+  u->fd = fd;
+  u->base.flags |= flags;
+  e = unix_register(loop, u, kind == KIND_LISTENER
+                                 ? EPOLLIN
+                                 : EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+  if (e) {
+    u->fd = -1;
+    close(fd);
+    handle_destroy(&u->base);
+    return unix_fail(loop, e);
+  }
+  if (out) *out = u;
+  return (int32_t)u->base.id;
+}
+
+int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
+                           int32_t backlog, int32_t flags, int32_t accepts) {
+  struct sockaddr_storage ss;
+  socklen_t len = tcp__to_sockaddr(addr, &ss);
+  int on = 1;
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  unix_handle *u;
+  int32_t r;
+  AIO_UNUSED(accepts); /* accept4 needs no outstanding requests */
+  if (fd < 0) return unix_fail(loop, errno);
+  /* Linux: SO_REUSEADDR only lets a new listener bind past TIME_WAIT; it
+   * does not let two listeners share a port (design-lessons rule 11). */
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
+    return unix_fail_fd(loop, fd, errno);
+  if (addr->family == 6) {
+    /* Always explicit: the default differs between systems. */
+    int v6only = (flags & AIO_F_V6ONLY) ? 1 : 0;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)
+      return unix_fail_fd(loop, fd, errno);
+  }
+  if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog) < 0)
+    return unix_fail_fd(loop, fd, errno);
+  r = unix_handle_wrap(loop, fd, KIND_LISTENER, H_READING, &u);
+  if (r >= 0) u->is_socket = 1;
+  return r;
+}
+
+int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
+                            int32_t flags) {
+  struct sockaddr_storage ss;
+  socklen_t len = tcp__to_sockaddr(addr, &ss);
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  unix_handle *u;
+  int32_t r;
+  if (fd < 0) return unix_fail(loop, errno);
+  if (flags & AIO_F_NODELAY) {
+    int on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  }
+  if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
+    return unix_fail_fd(loop, fd, errno);
+  /* Done at once or in progress: either way the writable edge reports the
+   * outcome, and SO_ERROR tells which it was. */
+  r = unix_handle_wrap(loop, fd, KIND_STREAM, H_CONNECTING, &u);
+  if (r >= 0) u->is_socket = 1;
+  return r;
+}
+
+int32_t unix_socket_setup(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return errno;
+  fl = fcntl(fd, F_GETFD);
+  if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0) return errno;
+  return 0;
+}
+
+int32_t backend_tcp_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
+  int fd = (int)os_handle;
+  int type = 0, e;
+  socklen_t len = sizeof type;
+  unix_handle *u;
+  int32_t r;
+  if (os_handle > INT32_MAX) return loop_fail(loop, AIO_EBADF, EBADF);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+    return unix_fail(loop, errno); /* not a socket: EBADF / ENOTSOCK */
+  if (type != SOCK_STREAM) return loop_fail(loop, AIO_EINVAL, 0);
+  e = unix_socket_setup(fd);
+  if (e) return unix_fail(loop, e);
+  if (flags & AIO_F_NODELAY) {
+    int on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  }
+  r = unix_handle_wrap(loop, fd, KIND_STREAM, H_WRITABLE, &u);
+  if (r >= 0) u->is_socket = 1;
+  return r;
+}
+
+int32_t backend_tcp_nodelay(aio_loop *loop, aio_handle *h, int32_t on) {
+  unix_handle *u = (unix_handle *)h;
+  int v = on ? 1 : 0;
+  if (setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0)
+    return unix_fail(loop, errno);
+  return 0;
+}
+
+int32_t backend_address(aio_loop *loop, aio_handle *h, int32_t which,
+                        aio_addr *out) {
+  unix_handle *u = (unix_handle *)h;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  int r = which ? getpeername(u->fd, (struct sockaddr *)&ss, &len)
+                : getsockname(u->fd, (struct sockaddr *)&ss, &len);
+  if (r < 0) return unix_fail(loop, errno);
+  return tcp__from_sockaddr(&ss, out);
+}
+
+int32_t backend_os_close(uint64_t os_handle, int32_t kind) {
+  AIO_UNUSED(kind);
+  if (os_handle > INT32_MAX) return -AIO_EBADF;
+  if (close((int)os_handle) < 0) return -error_from_os(errno);
+  return 0;
+}
+
+int unix_listener_process(aio_loop *loop, unix_handle *u) {
+  aio_handle *h = &u->base;
+  int n;
+  if ((h->flags & (H_READING | H_READABLE)) != (H_READING | H_READABLE))
+    return 0;
+  for (n = 0; n < ACCEPT_BATCH; n++) {
+    int fd;
+    if (records_room(loop) < RECORD_RESERVE) return 1;
+    fd = accept4(u->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      records_push_handle(loop, h, (uint64_t)fd);
+      continue;
+    }
+    switch (errno) {
+      case EAGAIN:
+        h->flags &= ~(uint32_t)H_READABLE;
+        return 0;
+      case EINTR:
+      case ECONNABORTED: /* that connection died in the queue: next one */
+      case EPROTO:
+        continue;
+      default:
+        /* EMFILE and the like: report it and stop accepting until JS
+         * resumes; the listener itself stays open. */
+        h->flags &= ~(uint32_t)(H_READABLE | H_READING);
+        records_push(loop, h, AIO_REC_ACCEPT_ERROR, -error_from_os(errno),
+                     errno);
+        return 0;
+    }
+  }
+  return 1;
+}

@@ -1,0 +1,30 @@
+/*
+ * unix.h - what the epoll backend's files share.
+ */
+#ifndef AIO_UNIX_H
+#define AIO_UNIX_H
+
+#include "../internal.h"
+
+typedef struct unix_handle {
+  aio_handle base;
+  int fd;
+  int is_socket;
+  char *path; /* a Unix socket listener's file, removed on close */
+} unix_handle;
+
+/* loop.c */
+int unix_register(aio_loop *loop, unix_handle *u, uint32_t events);
+/* stream.c */
+int unix_stream_process(aio_loop *loop, unix_handle *u);
+int32_t unix_stream_close(aio_loop *loop, unix_handle *u, int32_t mode);
+/* tcp.c */
+int unix_listener_process(aio_loop *loop, unix_handle *u);
+int32_t unix_socket_setup(int fd);
+int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
+                         uint32_t flags, unix_handle **out);
+/* Closes fd and returns the error as the library's negated code. */
+int32_t unix_fail_fd(aio_loop *loop, int fd, int err);
+int32_t unix_fail(aio_loop *loop, int err);
+
+#endif /* AIO_UNIX_H */

@@ -1,0 +1,357 @@
+/**
+ * EventLoop: one native loop, one pump, dispatch of records to objects by
+ * id, and the reference count that decides whether the process may exit.
+ *
+ * The pump (design: ARCHITECTURE.md, perf-baselines.md):
+ *  1. dispatch synchronously while the shim has work pending;
+ *  2. else poll synchronously with a zero timeout (no thread hop);
+ *  3. only when that finds nothing, park in the nonblocking wait on a pool
+ *     thread, and only while some ref'd object exists.
+ * A parked wait keeps Deno alive and cannot be unref'd, so when the last
+ * ref'd object goes the pump wakes the wait and stops; objects that are
+ * unref'd are then served by a short unref'd timer instead.
+ *
+ * @module
+ */
+import { native } from "../ffi/library.ts";
+import { RECORD, RecordKind } from "../ffi/records.ts";
+import type { Native } from "../ffi/symbols.ts";
+import { aioError } from "./errors.ts";
+
+/** What the loop delivers records to (TcpConnection, TcpListener, Pipe, ...). */
+export interface LoopTarget {
+  /** Handles one record; `a`/`b` are offset/length (DATA), length (WRITTEN) or the OS handle halves (ACCEPTED). */
+  _record(kind: number, status: number, osError: number, a: number, b: number): void;
+  /** Releases the object without callbacks (the loop is closing). */
+  dispose(): void;
+}
+
+/** Counters of one loop, from `stats()`. */
+export interface LoopStats {
+  /** Parked (nonblocking) waits started. */
+  waits: number;
+  /** Synchronous zero-timeout polls. */
+  polls: number;
+  /** Records delivered to objects. */
+  events: number;
+  /** Open native handles. */
+  handles: number;
+}
+
+// "scheduled": a microtask will start the pump (never run it inside the
+// caller's own call, which could run other objects' callbacks re-entrantly).
+type PumpState = "idle" | "scheduled" | "running" | "parked";
+
+// Unref'd objects only: how often to look for their events, adaptively.
+const UNREF_POLL_MIN_MS = 1;
+const UNREF_POLL_MAX_MS = 50;
+// Busy turns in a row before the pump yields to macrotasks (timers, I/O).
+const TURNS_BEFORE_YIELD = 16;
+
+let defaultLoop: EventLoop | null = null;
+
+/** An event loop over the native backend (IOCP on Windows, epoll on Linux). */
+export class EventLoop extends EventTarget {
+  /** The loop every constructor uses when none is given; created on first use. */
+  static get default(): EventLoop {
+    if (!defaultLoop || defaultLoop.#closed) defaultLoop = new EventLoop();
+    return defaultLoop;
+  }
+
+  /** The backend in use: "iocp" on Windows, "epoll" on Linux. */
+  readonly backend: "iocp" | "epoll";
+
+  #n: Native;
+  #ptr: Deno.PointerObject;
+  #records: Uint32Array;
+  #recordsSigned: Int32Array;
+  /** The receive arena: DATA records point into it. */
+  readonly _arena: Uint8Array;
+  #targets = new Map<number, LoopTarget>();
+  #unref = new Set<number>();
+  #refs = 0;
+  #state: PumpState = "idle";
+  #closed = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerDelay = UNREF_POLL_MIN_MS;
+  #idleWaiters: (() => void)[] = [];
+  #stats = { waits: 0, polls: 0, events: 0 };
+
+  /** Creates a loop. Most code uses `EventLoop.default`. */
+  constructor() {
+    super();
+    this.#n = native();
+    const err = new Int32Array(2);
+    const ptr = this.#n.aio_loop_new(err);
+    if (ptr === null) throw aioError(err[0], err[1], "EventLoop");
+    this.#ptr = ptr;
+    this.backend = this.#n.aio_backend() === 2 ? "iocp" : "epoll";
+    const cap = this.#n.aio_loop_record_capacity(ptr);
+    const recs = Deno.UnsafePointerView.getArrayBuffer(this.#n.aio_loop_records(ptr)!, cap * RECORD.size);
+    this.#records = new Uint32Array(recs);
+    this.#recordsSigned = new Int32Array(recs);
+    const size = this.#n.aio_loop_arena_size(ptr);
+    this._arena = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(this.#n.aio_loop_arena(ptr)!, size));
+  }
+
+  /** Counters: waits, polls, events, and open native handles. */
+  stats(): LoopStats {
+    return {
+      ...this.#stats,
+      handles: this.#closed ? 0 : this.#n.aio_loop_handle_count(this.#ptr),
+    };
+  }
+
+  /** Whether `close()` has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The native symbols and loop pointer, for the objects built on the loop. */
+  get _native(): Native {
+    if (this.#closed) throw new TypeError("EventLoop: the loop is closed");
+    return this.#n;
+  }
+
+  /** The native loop pointer. */
+  get _ptr(): Deno.PointerObject {
+    if (this.#closed) throw new TypeError("EventLoop: the loop is closed");
+    return this.#ptr;
+  }
+
+  /** The OS error of the last failed native call on this loop. */
+  _osError(): number {
+    return this.#n.aio_loop_os_error(this.#ptr);
+  }
+
+  /** Registers an object for the records of `id`. */
+  _register(id: number, target: LoopTarget, ref = true): void {
+    this.#targets.set(id, target);
+    if (ref) this.#refs++;
+    else this.#unref.add(id);
+    this._kick();
+  }
+
+  /** Stops delivering records for `id`. */
+  _unregister(id: number): void {
+    if (!this.#targets.delete(id)) return;
+    if (!this.#unref.delete(id)) this.#refs--;
+    if (this.#refs === 0) this.#release();
+  }
+
+  /** Changes whether `id` keeps the process alive. */
+  _setRef(id: number, ref: boolean): void {
+    if (!this.#targets.has(id) || this.#unref.has(id) === !ref) return;
+    if (ref) {
+      this.#unref.delete(id);
+      this.#refs++;
+      this._kick();
+    } else {
+      this.#unref.add(id);
+      if (--this.#refs === 0) this.#release();
+    }
+  }
+
+  /**
+   * Makes sure work the shim has (or will have) gets dispatched: starts the
+   * pump when idle, wakes a parked wait that would not see it otherwise.
+   */
+  _kick(): void {
+    if (this.#closed) return;
+    if (this.#state === "idle") {
+      if (this.#refs > 0) {
+        this.#clearTimer();
+        this.#state = "scheduled";
+        queueMicrotask(() => {
+          if (this.#state === "scheduled") this.#run();
+        });
+      } else if (this.#targets.size > 0) {
+        this.#armTimer(UNREF_POLL_MIN_MS);
+      }
+    } else if (this.#state === "parked" && this.#n.aio_loop_pending(this.#ptr)) {
+      this.#n.aio_loop_wake(this.#ptr);
+    }
+  }
+
+  /** Resolves once no wait is parked (so no FFI call stays pending). */
+  _settled(): Promise<void> {
+    if (this.#state !== "parked") return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Closes every object on the loop without callbacks and frees the loop. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    for (const t of [...this.#targets.values()]) {
+      try {
+        t.dispose();
+      } catch {
+        // Disposing must go on for the others.
+      }
+    }
+    this.#targets.clear();
+    this.#unref.clear();
+    this.#refs = 0;
+    this.#clearTimer();
+    if (this.#state === "parked") this.#n.aio_loop_wake(this.#ptr);
+    if (this.#state === "scheduled") this.#state = "idle";
+    while (this.#state !== "idle") await new Promise<void>((r) => this.#idleWaiters.push(r));
+    this.#closed = true;
+    this.#n.aio_loop_free(this.#ptr);
+    if (defaultLoop === this) defaultLoop = null;
+  }
+
+  // The last ref'd object went: a parked wait must not keep the process up.
+  #release(): void {
+    if (this.#state === "parked") this.#n.aio_loop_wake(this.#ptr);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #armTimer(delay: number): void {
+    if (this.#timer !== undefined) return;
+    this.#timerDelay = delay;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#closed || this.#state !== "idle") return;
+      this.#run();
+    }, delay);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /** One synchronous turn: dispatch while work is pending; returns records. */
+  #turn(): number {
+    const n = this.#n, ptr = this.#ptr;
+    if (!n.aio_loop_pending(ptr)) {
+      this.#stats.polls++;
+      const got = n.loop_poll(ptr, 0);
+      if (got < 0) throw aioError(got, n.aio_loop_os_error(ptr), "EventLoop poll");
+      if (got === 0) return 0;
+    }
+    let total = 0;
+    do {
+      const count = n.aio_loop_dispatch(ptr);
+      total += count;
+      this.#deliver(count);
+      if (this.#closed) break;
+    } while (n.aio_loop_pending(ptr) && total < 65536);
+    return total;
+  }
+
+  #deliver(count: number): void {
+    const u = this.#records, s = this.#recordsSigned;
+    for (let i = 0; i < count; i++) {
+      const base = i * 8;
+      const id = u[base];
+      const kind = s[base + 1];
+      const target = this.#targets.get(id);
+      if (target === undefined) {
+        // Nobody owns this id any more. An accepted socket must not leak.
+        if (kind === RecordKind.ACCEPTED) this.#n.aio_os_close(u64(osHandle(u[base + 6], u[base + 7])), 0);
+        continue;
+      }
+      this.#stats.events++;
+      const a = kind === RecordKind.ACCEPTED ? u[base + 6] : u[base + 4];
+      const b = kind === RecordKind.ACCEPTED ? u[base + 7] : u[base + 5];
+      try {
+        target._record(kind, s[base + 2], s[base + 3], a, b);
+      } catch (error) {
+        this._reportError(error);
+      }
+    }
+  }
+
+  async #run(): Promise<void> {
+    this.#state = "running";
+    let busy = 0;
+    let sawEvents = false;
+    try {
+      while (!this.#closed) {
+        const got = this.#turn();
+        if (this.#closed) break;
+        if (got > 0) {
+          sawEvents = true;
+          // Let promise continuations of the callbacks run; now and then
+          // let timers and other I/O run too.
+          if (++busy % TURNS_BEFORE_YIELD === 0) await new Promise((r) => setTimeout(r, 0));
+          else await null;
+          continue;
+        }
+        if (this.#refs === 0) break;
+        this.#state = "parked";
+        this.#stats.waits++;
+        const r = await this.#n.loop_wait(this.#ptr, -1);
+        this.#state = "running";
+        this.#wakeIdleWaiters();
+        if (r < 0) throw aioError(r, this.#n.aio_loop_os_error(this.#ptr), "EventLoop wait");
+      }
+    } catch (error) {
+      this._reportError(error);
+    } finally {
+      this.#state = "idle";
+      this.#wakeIdleWaiters();
+      if (!this.#closed && this.#targets.size > 0) {
+        // Only an error ends the pump while refs remain: retry shortly.
+        if (this.#refs > 0) setTimeout(() => this._kick(), 10);
+        else {
+          this.#armTimer(sawEvents ? UNREF_POLL_MIN_MS : Math.min(this.#timerDelay * 2, UNREF_POLL_MAX_MS));
+        }
+      }
+    }
+  }
+
+  #wakeIdleWaiters(): void {
+    const waiters = this.#idleWaiters;
+    if (waiters.length === 0) return;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Reports an error no object could take: an "error" event on the loop,
+   * or, when nobody listens, the global error handler (like an uncaught
+   * exception).
+   */
+  _reportError(error: unknown): void {
+    const event = new ErrorEvent("error", { error, message: String(error), cancelable: true });
+    if (this.#errorListeners > 0) this.dispatchEvent(event);
+    else reportError(error);
+  }
+
+  #errorListeners = 0;
+
+  /** As EventTarget; "error" listeners take errors no object handled. */
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    if (type === "error" && listener) this.#errorListeners++;
+    super.addEventListener(type, listener, options);
+  }
+
+  /** As EventTarget. */
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    if (type === "error" && listener && this.#errorListeners > 0) this.#errorListeners--;
+    super.removeEventListener(type, listener, options);
+  }
+}
+
+/** An OS handle from a record's two halves. */
+export function osHandle(lo: number, hi: number): number | bigint {
+  return hi === 0 ? lo : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+/** An OS handle as the FFI's u64 parameters take it. */
+export function u64(handle: number | bigint): bigint {
+  return typeof handle === "bigint" ? handle : BigInt(handle);
+}

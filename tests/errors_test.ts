@@ -1,0 +1,24 @@
+/** Library codes become Deno.errors classes with code and osError. */
+import assert from "node:assert/strict";
+import { aioError, Code } from "../src/errors.ts";
+
+Deno.test("library codes map to Deno.errors classes with code and osError", () => {
+  const cases: [number, unknown, string][] = [
+    [Code.ECONNREFUSED, Deno.errors.ConnectionRefused, "ECONNREFUSED"],
+    [Code.ECONNRESET, Deno.errors.ConnectionReset, "ECONNRESET"],
+    [Code.EADDRINUSE, Deno.errors.AddrInUse, "EADDRINUSE"],
+    [Code.EADDRNOTAVAIL, Deno.errors.AddrNotAvailable, "EADDRNOTAVAIL"],
+    [Code.ETIMEDOUT, Deno.errors.TimedOut, "ETIMEDOUT"],
+    [Code.ENOENT, Deno.errors.NotFound, "ENOENT"],
+    [Code.EACCES, Deno.errors.PermissionDenied, "EACCES"],
+    [Code.EPIPE, Deno.errors.BrokenPipe, "EPIPE"],
+    [Code.EBADID, Deno.errors.BadResource, "EBADF"],
+  ];
+  for (const [code, cls, name] of cases) {
+    const e = aioError(-code, 111, "op");
+    assert.ok(e instanceof (cls as typeof Error), name);
+    assert.equal(e.code, name);
+    assert.equal(e.osError, 111);
+  }
+  assert.equal(aioError(-Code.EIO, 0, "op").osError, undefined, "no osError when the OS gave none");
+});
