@@ -1,0 +1,155 @@
+/** Half-close, close reasons, callbacks that throw, closing with work pending. */
+import assert from "node:assert/strict";
+import { type CloseReason, EventLoop, TcpConnection, TcpListener } from "../mod.ts";
+import { handleCount, sleep, Sink, until, within } from "./helpers.ts";
+
+async function pair() {
+  const listener = await TcpListener.listen("127.0.0.1", 0);
+  const accepted = listener.accept();
+  const client = await TcpConnection.connect("127.0.0.1", listener.localPort);
+  const server = await accepted;
+  return { listener, client, server };
+}
+
+function closed(conn: TcpConnection): Promise<CloseReason> {
+  return new Promise((r) => (conn.onClose = (_c, reason) => r(reason)));
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("half-close both ways: each side reads on after its own closeWrite", async () => {
+  const { listener, client, server } = await pair();
+  const serverSink = new Sink(), clientSink = new Sink();
+  let serverEnded = false, clientEnded = false;
+  server.onData = (_c, d) => serverSink.push(d);
+  server.onEnd = () => (serverEnded = true);
+  client.onData = (_c, d) => clientSink.push(d);
+  client.onEnd = () => (clientEnded = true);
+  const serverClosed = closed(server), clientClosed = closed(client);
+  client.send(text("request"));
+  await client.closeWrite();
+  await until(() => serverEnded, 10_000, "server sees END");
+  assert.equal(new TextDecoder().decode(serverSink.bytes()), "request");
+  assert.equal(client.state, "open", "client still reads after closeWrite");
+  assert.equal(client.send(text("x")), "closed", "no sends after closeWrite");
+  server.send(text("response after the client's FIN"));
+  await server.closeWrite();
+  await until(() => clientEnded, 10_000, "client sees END");
+  assert.equal(new TextDecoder().decode(clientSink.bytes()), "response after the client's FIN");
+  assert.equal(await within(serverClosed, 10_000, "server onClose"), "peer", "the client ended first");
+  assert.equal(await within(clientClosed, 10_000, "client onClose"), "local");
+  listener.close();
+});
+
+Deno.test("peer close gives reason peer; with no end listener the connection closes by itself", async () => {
+  const { listener, client, server } = await pair();
+  server.onData = () => {};
+  const reason = closed(server);
+  await client.close();
+  assert.equal(await within(reason, 10_000, "onClose"), "peer");
+  assert.equal(server.state, "closed");
+  listener.close();
+});
+
+Deno.test("peer abort gives reason reset", async () => {
+  const { listener, client, server } = await pair();
+  server.onData = () => {};
+  const reason = closed(server);
+  client.abort();
+  assert.equal(await within(reason, 10_000, "onClose"), "reset");
+  listener.close();
+});
+
+Deno.test("local abort gives reason aborted, once, and send reports closed", async () => {
+  const { listener, client, server } = await pair();
+  let calls = 0, last: CloseReason | null = null;
+  client.onClose = (_c, r) => {
+    calls++;
+    last = r;
+  };
+  client.abort();
+  client.abort();
+  await client.close();
+  assert.equal(calls, 1);
+  assert.equal(last, "aborted");
+  assert.equal(client.send(text("x")), "closed");
+  await server.close();
+  listener.close();
+});
+
+Deno.test("readable ends at the peer's FIN and the connection stays writable", async () => {
+  const { listener, client, server } = await pair();
+  const reader = server.readable.getReader();
+  client.send(text("abc"));
+  await client.closeWrite();
+  const parts: string[] = [];
+  for (;;) {
+    const { done, value } = await within(reader.read(), 10_000, "read");
+    if (done) break;
+    parts.push(new TextDecoder().decode(value));
+  }
+  assert.equal(parts.join(""), "abc");
+  assert.equal(server.state, "open");
+  const echoed = new Promise<string>((r) => (client.onData = (_c, d) => r(new TextDecoder().decode(d))));
+  await server.writable.getWriter().write(text("late"));
+  assert.equal(await within(echoed, 10_000, "late data"), "late");
+  await server.close();
+  await client.close();
+  listener.close();
+});
+
+Deno.test("a callback that throws closes only its own connection, with reason error", async () => {
+  const listener = await TcpListener.listen("127.0.0.1", 0);
+  const a = listener.accept();
+  const c1 = await TcpConnection.connect("127.0.0.1", listener.localPort);
+  const s1 = await a;
+  const b = listener.accept();
+  const c2 = await TcpConnection.connect("127.0.0.1", listener.localPort);
+  const s2 = await b;
+  const errors: Error[] = [];
+  s1.onError = (_c, e) => errors.push(e);
+  s1.onData = () => {
+    throw new Error("boom");
+  };
+  const reason = closed(s1);
+  const got = new Promise<string>((r) => (s2.onData = (_c, d) => r(new TextDecoder().decode(d))));
+  c1.send(text("one"));
+  assert.equal(await within(reason, 10_000, "s1 closed"), "error");
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].message, "boom");
+  c2.send(text("two"));
+  assert.equal(await within(got, 10_000, "s2 still works"), "two");
+  await Promise.all([c1.close(), c2.close(), s2.close()]);
+  listener.close();
+});
+
+Deno.test("close while reads, writes, connects and accepts are pending: no crash, leak or late callback", async () => {
+  const loop = new EventLoop();
+  try {
+    const listener = await TcpListener.listen("127.0.0.1", 0, { loop });
+    const accepted = listener.accept();
+    const client = await TcpConnection.connect("127.0.0.1", listener.localPort, { loop });
+    const server = await within(accepted, 10_000, "accept");
+    let late = 0;
+    server.onData = () => late++;
+    server.pauseReading();
+    client.onData = () => late++;
+    client.send(new Uint8Array(4 << 20));
+    // A connect in flight to a port that will never answer in time.
+    const connecting = TcpConnection.create(undefined, loop);
+    const attempt = connecting.connect("127.0.0.1", listener.localPort);
+    connecting.abort();
+    await within(assert.rejects(attempt), 10_000, "aborted connect");
+    const waiting = listener.accept();
+    client.abort();
+    server.dispose();
+    listener.close();
+    await within(assert.rejects(waiting, Deno.errors.BadResource), 10_000, "pending accept");
+    await sleep(50);
+    assert.equal(late, 0, "no callback after close");
+    assert.equal(loop.stats().handles, 0);
+  } finally {
+    await loop.close();
+  }
+  assert.equal(handleCount(), 0);
+});
