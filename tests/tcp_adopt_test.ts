@@ -1,0 +1,59 @@
+/** Raw accepted sockets, adoption, and connect/close cycles that leak nothing. */
+import assert from "node:assert/strict";
+import { EventLoop, type OsHandle, TcpConnection, TcpListener } from "../mod.ts";
+import { isWindows, within } from "./helpers.ts";
+import { native } from "../ffi/library.ts";
+
+Deno.test("an onAccept raw handle adopted into a TcpConnection works", async () => {
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  const raw = new Promise<OsHandle>((r) => (l.onAccept = (_l, h) => r(h)));
+  const client = await TcpConnection.connect("127.0.0.1", l.localPort);
+  const handle = await within(raw, 10_000, "onAccept");
+  assert.ok(typeof handle === "number" || typeof handle === "bigint");
+  const server = TcpConnection.create();
+  server.adopt(handle);
+  assert.equal(server.state, "open");
+  assert.deepEqual(server.remoteAddress, client.localAddress);
+  server.onData = (c, d) => c.send(d);
+  const echoed = new Promise<string>((r) => (client.onData = (_c, d) => r(new TextDecoder().decode(d))));
+  client.send(new TextEncoder().encode("adopted"));
+  assert.equal(await within(echoed, 10_000, "echo"), "adopted");
+  await client.close();
+  await server.close();
+  l.close();
+});
+
+// POSIX hands out the lowest free descriptor: if the first fd of a new
+// pipe is the same before and after, no socket was left open in between.
+function lowestFreeFd(): number {
+  const out = new BigUint64Array(2);
+  const err = new Int32Array(2);
+  assert.equal(native().aio_pipe_pair(out, err), 0);
+  const fd = Number(out[0]);
+  native().aio_os_close(out[0], 1);
+  native().aio_os_close(out[1], 1);
+  return fd;
+}
+
+Deno.test("10,000 sequential connect/close cycles leave handles and sockets where they started", async () => {
+  const loop = EventLoop.default;
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  l.onConnection = (_l, c) => {
+    c.onData = () => {};
+  };
+  // Warm up once so lazily created resources do not count.
+  await (await TcpConnection.connect("127.0.0.1", l.localPort)).close();
+  const handlesBefore = loop.stats().handles;
+  const fdBefore = isWindows ? 0 : lowestFreeFd();
+  const cycles = 10_000;
+  for (let i = 0; i < cycles; i++) {
+    const c = await TcpConnection.connect("127.0.0.1", l.localPort);
+    await c.close();
+  }
+  // Server sides close by themselves when the client's FIN arrives.
+  const deadline = Date.now() + 20_000;
+  while (loop.stats().handles > handlesBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(loop.stats().handles, handlesBefore);
+  if (!isWindows) assert.equal(lowestFreeFd(), fdBefore, "no socket left open");
+  l.close();
+});
