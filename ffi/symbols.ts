@@ -9,6 +9,7 @@
  * @module
  */
 
+/** The symbol table passed to `Deno.dlopen`. */
 export const symbols = {
   aio_abi_version: { parameters: [], result: "i32" },
   aio_backend: { parameters: [], result: "i32" },

@@ -16,6 +16,7 @@ export abstract class Resource implements LoopTarget {
   #ref = true;
   #disposed = false;
 
+  /** Binds the object to `loop`. */
   constructor(loop: EventLoop) {
     this._loop = loop;
   }
@@ -23,7 +24,9 @@ export abstract class Resource implements LoopTarget {
   /** The name used in error messages. */
   protected abstract get _what(): string;
 
+  /** Handles a record of the loop (internal). */
   abstract _record(kind: number, status: number, osError: number, a: number, b: number): void;
+  /** Releases the object without callbacks. */
   abstract dispose(): void;
 
   /** Throws TypeError when the object was disposed. */
@@ -31,10 +34,12 @@ export abstract class Resource implements LoopTarget {
     if (this.#disposed) throw disposedError(this._what);
   }
 
+  /** Whether `dispose()` was called. */
   protected get _disposed(): boolean {
     return this.#disposed;
   }
 
+  /** Records that `dispose()` was called. */
   protected _markDisposed(): void {
     this.#disposed = true;
   }

@@ -16,7 +16,7 @@ export async function resolveHost(host: string, family: 0 | 4 | 6): Promise<IpAd
   const ip = parseIp(host);
   if (ip) {
     if (family !== 0 && ip.family !== family) {
-      throw aioError(7 /* EADDRNOTAVAIL */, 0, `resolve ${host}: not an IPv${family} address`);
+      throw aioError(7, /* EADDRNOTAVAIL */ 0, `resolve ${host}: not an IPv${family} address`);
     }
     return [ip];
   }

@@ -30,7 +30,9 @@ export class ShutdownCoordinator {
 
   /** Tracks an open resource; false when it is closed already or shutdown has begun. */
   track(resource: Trackable): boolean {
-    if (!resource || typeof resource.close !== "function") throw new TypeError("resource must be a listener, connection or pipe");
+    if (!resource || typeof resource.close !== "function") {
+      throw new TypeError("resource must be a listener, connection or pipe");
+    }
     if (!resource.isOpen || this.#shuttingDown) return false;
     this.#tracked.add(resource);
     return true;

@@ -9,7 +9,7 @@
  * @module
  */
 import { CloseMode, RecordKind } from "../ffi/records.ts";
-import { aioError, type AioError, Code, codeName } from "./errors.ts";
+import { type AioError, aioError, Code, codeName } from "./errors.ts";
 import { Resource } from "./handle.ts";
 import type { EventLoop } from "./loop.ts";
 import { checkPayload, checkWaterMarks, type WaterMarks } from "./validate.ts";
@@ -252,7 +252,9 @@ export abstract class ByteStream<Self> extends Resource {
   get readable(): ReadableStream<Uint8Array> {
     this._live();
     if (this.#readable) return this.#readable;
-    if (this.#consumer === Consumer.Callback) throw new TypeError(`${this._what}.readable: data already goes to onData`);
+    if (this.#consumer === Consumer.Callback) {
+      throw new TypeError(`${this._what}.readable: data already goes to onData`);
+    }
     this.#consumer = Consumer.Stream;
     this.#readable = new ReadableStream<Uint8Array>({
       start: (ctl) => {
@@ -333,6 +335,7 @@ export abstract class ByteStream<Self> extends Resource {
     return code === Code.ECONNRESET || code === Code.ECONNABORTED ? "reset" : "error";
   }
 
+  /** Handles a record of the loop (internal). */
   override _record(kind: number, status: number, osError: number, a: number, b: number): void {
     switch (kind) {
       case RecordKind.DATA:
@@ -353,6 +356,7 @@ export abstract class ByteStream<Self> extends Resource {
     }
   }
 
+  /** A callback threw: report it, close with reason "error". */
   protected override _callbackFailed(error: unknown): void {
     if (this.#onErrorReport(error)) return;
     if (this.#state === "closed") return;

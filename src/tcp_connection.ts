@@ -81,10 +81,12 @@ export class TcpConnection extends ByteStream<TcpConnection> {
     super(config, checkLoop(loop));
   }
 
+  /** The name used in error messages. */
   protected get _what(): string {
     return "TcpConnection";
   }
 
+  /** This connection, as callbacks receive it. */
   protected get _self(): TcpConnection {
     return this;
   }
@@ -209,6 +211,7 @@ export class TcpConnection extends ByteStream<TcpConnection> {
     this._detach();
   }
 
+  /** Stops the connect attempt in flight (internal). */
   protected override _cancelConnect(): void {
     this.#attempt?.abort(new DOMException("The connection was closed while connecting", "AbortError"));
     this.#attempt = null;
@@ -248,6 +251,7 @@ export class TcpConnection extends ByteStream<TcpConnection> {
     return this._shutdownWrite();
   }
 
+  /** `writable.close()` half-closes. */
   protected _endWritable(): Promise<void> {
     return this.closeWrite();
   }
@@ -258,6 +262,7 @@ export class TcpConnection extends ByteStream<TcpConnection> {
     return coordinator.track(this);
   }
 
+  /** Handles a record of the loop (internal). */
   override _record(kind: number, status: number, osError: number, a: number, b: number): void {
     if (kind === RecordKind.CONNECTED) {
       this.#connected?.([status, osError]);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { encodeAddr, decodeAddr, hostPort, type NetAddress, parseIp } from "./address.ts";
+import { decodeAddr, encodeAddr, hostPort, type NetAddress, parseIp } from "./address.ts";
 import { CloseMode, Flags, RecordKind } from "../ffi/records.ts";
 import { AcceptQueue } from "./accept_queue.ts";
 import { aioError, Code } from "./errors.ts";
@@ -80,6 +80,7 @@ export class TcpListener extends Resource {
     this.#queue = new AcceptQueue(backlog);
   }
 
+  /** The name used in error messages. */
   protected get _what(): string {
     return "TcpListener";
   }
@@ -214,6 +215,7 @@ export class TcpListener extends Resource {
     }
   }
 
+  /** Handles a record of the loop (internal). */
   override _record(kind: number, status: number, osError: number, a: number, b: number): void {
     if (kind === RecordKind.ACCEPTED) {
       this.#accepted(osHandle(a, b));

@@ -57,7 +57,12 @@ Deno.test({
       const c = net.connect(${l.localPort}, "127.0.0.1", () => c.write("from node"));
       c.on("data", (d) => { console.error("client:" + d); c.end(); });
     `;
-    const child = new Deno.Command("node", { args: ["-e", nodeServer], stdin: "piped", stdout: "piped", stderr: "piped" })
+    const child = new Deno.Command("node", {
+      args: ["-e", nodeServer],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    })
       .spawn();
     const reader = child.stdout.getReader();
     const { value } = await within(reader.read(), 10_000, "node port");

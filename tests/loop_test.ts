@@ -108,14 +108,24 @@ console.log("done", loop.backend);
 `;
 
 Deno.test("a process that closed its only handle exits by itself", async () => {
-  const r = await runScript(exitScript(false), 30_000, ["--allow-ffi", "--allow-read", "--allow-env", "--allow-net=127.0.0.1"]);
+  const r = await runScript(exitScript(false), 30_000, [
+    "--allow-ffi",
+    "--allow-read",
+    "--allow-env",
+    "--allow-net=127.0.0.1",
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /done (epoll|iocp)/);
   assert.ok(r.elapsed < 20_000, `exited after ${r.elapsed} ms`);
 });
 
 Deno.test("a process whose only handle is unref'd exits by itself", async () => {
-  const r = await runScript(exitScript(true), 30_000, ["--allow-ffi", "--allow-read", "--allow-env", "--allow-net=127.0.0.1"]);
+  const r = await runScript(exitScript(true), 30_000, [
+    "--allow-ffi",
+    "--allow-read",
+    "--allow-env",
+    "--allow-net=127.0.0.1",
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /done/);
   assert.ok(r.elapsed < 20_000, `exited after ${r.elapsed} ms`);

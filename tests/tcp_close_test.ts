@@ -1,7 +1,7 @@
 /** Half-close, close reasons, callbacks that throw, closing with work pending. */
 import assert from "node:assert/strict";
 import { type CloseReason, EventLoop, TcpConnection, TcpListener } from "../mod.ts";
-import { handleCount, sleep, Sink, until, within } from "./helpers.ts";
+import { handleCount, Sink, sleep, until, within } from "./helpers.ts";
 
 async function pair() {
   const listener = await TcpListener.listen("127.0.0.1", 0);

@@ -132,6 +132,12 @@ int unix_stream_process(aio_loop *loop, unix_handle *u) {
       records_push(loop, h, AIO_REC_ERROR, h->error, h->os_error);
       h->error = 0;
     }
+    /* A graceful close of a failed stream has nothing left to flush: it
+     * ends here, or it would never report CLOSED. */
+    if (h->flags & H_CLOSING) {
+      records_push(loop, h, AIO_REC_CLOSED, 0, 0);
+      unix_stream_close(loop, u, AIO_CLOSE_NOW);
+    }
     return 0;
   }
   if (h->queue.bytes == 0 && (h->flags & H_SHUT_REQ) &&
