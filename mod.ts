@@ -24,3 +24,6 @@ export { ByteStream } from "./src/stream.ts";
 export { Resource } from "./src/handle.ts";
 export type { LoopTarget } from "./src/loop.ts";
 export { type Native, symbols } from "./ffi/symbols.ts";
+export { closePipe, createPipe, Pipe, type PipeConfig, type PipeConnectOptions, type PipePair } from "./src/pipe.ts";
+export { PipeListener, type PipeListenOptions } from "./src/pipe_listener.ts";
+export { Listener } from "./src/listener.ts";
