@@ -106,3 +106,15 @@ export async function runScript(
 export function handleCount(): number {
   return EventLoop.default.stats().handles;
 }
+
+/**
+ * A named-endpoint path for tests. Windows: `\\.\pipe\aio-test-<k>` (Deno
+ * wants `--allow-net=unix:<name>` for each exact name, so tools/test.sh
+ * grants a fixed pool of them, k in 0..15); Linux: a socket in a temp dir.
+ */
+export function pipePath(k: number): string {
+  if (isWindows) return `\\\\.\\pipe\\aio-test-${k}`;
+  pipeDir ??= Deno.makeTempDirSync({ prefix: "aio-pipe-" });
+  return `${pipeDir}/p${k}.sock`;
+}
+let pipeDir: string | undefined;

@@ -1,0 +1,95 @@
+/** Anonymous pipe pairs and adopted handles. */
+import assert from "node:assert/strict";
+import { closePipe, type CloseReason, createPipe, EventLoop, Pipe } from "../mod.ts";
+import { pattern, sha256, Sink, sleep, until, within } from "./helpers.ts";
+
+function pair(config?: { highWaterMark?: number; lowWaterMark?: number }) {
+  const p = createPipe();
+  const reader = Pipe.create();
+  reader.adoptRead(p.readEnd);
+  const writer = Pipe.create(config);
+  writer.adoptWrite(p.writeEnd);
+  return { reader, writer, p };
+}
+
+Deno.test("64 MiB through an anonymous pair arrives intact; the writer closing gives the reader everything, then peer", async () => {
+  const { reader, writer } = pair();
+  const data = pattern(64 << 20, 21);
+  const sink = new Sink();
+  reader.onData = (_p, d) => sink.push(d);
+  const closed = new Promise<CloseReason>((r) => (reader.onClose = (_p, reason) => r(reason)));
+  for (let off = 0; off < data.length; off += 1 << 20) await writer.write(data.subarray(off, off + (1 << 20)));
+  await writer.close();
+  assert.equal(await within(closed, 60_000, "reader closes"), "peer");
+  assert.equal(sink.length, data.length);
+  assert.equal(await sha256(sink.bytes()), await sha256(data));
+  assert.equal(reader.bytesRead, data.length);
+  assert.equal(writer.bytesWritten, data.length);
+});
+
+Deno.test("a paused reader makes the writer report pressure, then onWritable after resume", async () => {
+  const high = 128 * 1024;
+  const { reader, writer } = pair({ highWaterMark: high, lowWaterMark: 16 * 1024 });
+  const sink = new Sink();
+  reader.onData = (_p, d) => sink.push(d);
+  reader.pauseReading();
+  const chunk = pattern(16 * 1024, 4);
+  let sent = 0, pressure = false;
+  for (let i = 0; i < 4096 && !pressure; i++) {
+    pressure = writer.send(chunk) === "pressure";
+    sent += chunk.length;
+    assert.ok(writer.sendQueueLen <= high + chunk.length);
+    if (i % 16 === 15) await sleep(1);
+  }
+  assert.ok(pressure, "pressure reported");
+  const writable = new Promise<void>((r) => (writer.onWritable = () => r()));
+  await sleep(50);
+  reader.resumeReading();
+  await within(writable, 30_000, "onWritable");
+  await until(() => sink.length === sent, 30_000, "all data");
+  await writer.close();
+  await reader.close();
+});
+
+Deno.test("a write end cannot read and a read end cannot send", () => {
+  const { reader, writer } = pair();
+  assert.throws(() => reader.send(new Uint8Array(1)), { name: "TypeError", message: /only reads/ });
+  assert.equal(writer.send(new Uint8Array(1)), "ok");
+  reader.dispose();
+  writer.dispose();
+});
+
+Deno.test("closePipe closes the ends no Pipe adopted and leaves adopted ones alone", async () => {
+  const p = createPipe();
+  const reader = Pipe.create();
+  reader.adoptRead(p.readEnd);
+  const closed = new Promise<CloseReason>((r) => (reader.onClose = (_p, reason) => r(reason)));
+  reader.onData = () => {};
+  closePipe(p); // closes the write end only: the reader sees the end
+  assert.equal(await within(closed, 10_000, "reader closes"), "peer");
+  const q = createPipe();
+  closePipe(q);
+  assert.throws(() => closePipe({} as never), TypeError);
+});
+
+Deno.test("close while reads and writes are pending: no crash, no leak, no late callback", async () => {
+  const loop = new EventLoop();
+  try {
+    const p = createPipe();
+    const reader = Pipe.create(undefined, loop);
+    reader.adoptRead(p.readEnd);
+    const writer = Pipe.create(undefined, loop);
+    writer.adoptWrite(p.writeEnd);
+    let late = 0;
+    reader.onData = () => late++;
+    reader.pauseReading();
+    writer.send(new Uint8Array(8 << 20));
+    reader.dispose();
+    writer.abort();
+    await sleep(50);
+    assert.equal(late, 0);
+    assert.equal(loop.stats().handles, 0);
+  } finally {
+    await loop.close();
+  }
+});
