@@ -96,6 +96,9 @@ void backend_loop_harvest(aio_loop *loop) {
     if (!h) continue;
     if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
       h->flags |= H_READABLE;
+    /* Sticky: no later edge will announce it again. */
+    if (ev->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+      ((unix_handle *)h)->hup = 1;
     if (ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) h->flags |= H_WRITABLE;
     loop_pend(loop, h);
   }

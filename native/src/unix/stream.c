@@ -80,9 +80,11 @@ static int stream__read(aio_loop *loop, unix_handle *u) {
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
     records_push_data(loop, h, (uint32_t)n);
-    /* A short read drained the socket: a new edge comes with new data. */
-    if ((uint32_t)n < want) h->flags &= ~(uint32_t)H_READABLE;
-    return (uint32_t)n == want;
+    /* A short read drained the socket: a new edge comes with new data.
+     * Not so once EOF or an error was seen: its edge came already, so
+     * read on until read() reports it. */
+    if ((uint32_t)n < want && !u->hup) h->flags &= ~(uint32_t)H_READABLE;
+    return (h->flags & H_READABLE) != 0;
   }
   h->flags &= ~(uint32_t)H_READABLE;
   if (n == 0) {
@@ -119,7 +121,9 @@ int unix_stream_process(aio_loop *loop, unix_handle *u) {
   if (h->flags & H_CONNECTING) {
     /* Still connecting until epoll says writable (or failed). */
     if (!(h->flags & (H_WRITABLE))) return 0;
-    if (!stream__connected(loop, u)) return 0;
+    /* A failure leaves H_FAILED set: the failed branch below ends a
+     * graceful close that was asked for while connecting. */
+    stream__connected(loop, u);
   }
   if (!(h->flags & H_FAILED) && h->queue.bytes > 0 &&
       (h->flags & H_WRITABLE)) {

@@ -1,0 +1,265 @@
+/*
+ * loop.c - the IOCP half of a loop: one completion port, the raw entries a
+ * wait harvested, and the walk that turns them into handle state.
+ *
+ * Threads (design-lessons rule 3): backend_loop_wait may run on a pool
+ * thread; it only fills entries[] and count and touches no handle. The
+ * harvest, every start call and every close run on the loop's JS thread,
+ * so the handles need no lock.
+ */
+#include "win.h"
+
+#include <string.h>
+#include <winternl.h>
+
+#define ENTRY_CAPACITY 1024
+/* How long aio_loop_free waits for the operations of closed handles. */
+#define DRAIN_LIMIT_MS 2000
+/* Reported pipe instances remembered for adoption. */
+#define HANDED_MAX 1024u
+
+struct backend_loop {
+  HANDLE port;
+  ULONG count; /* harvested entries not yet walked */
+  HANDLE *handed;
+  uint32_t handed_count;
+  uint32_t handed_cap;
+  OVERLAPPED_ENTRY entries[ENTRY_CAPACITY];
+};
+
+AIO_EXPORT int32_t aio_backend(void) { return AIO_BACKEND_IOCP; }
+
+static INIT_ONCE loop__once = INIT_ONCE_STATIC_INIT;
+
+static BOOL CALLBACK loop__startup(PINIT_ONCE once, PVOID param, PVOID *ctx) {
+  WSADATA data;
+  int r = WSAStartup(MAKEWORD(2, 2), &data);
+  AIO_UNUSED(once);
+  AIO_UNUSED(ctx);
+  *(int *)param = r;
+  /* FALSE leaves the once untouched, so a later call tries again. */
+  return r == 0;
+}
+
+int32_t win_startup(int32_t *os_error) {
+  int r = 0;
+  if (InitOnceExecuteOnce(&loop__once, loop__startup, &r, NULL)) return 0;
+  if (r == 0) r = (int)GetLastError();
+  *os_error = r;
+  return -error_from_os(r);
+}
+
+int backend_loop_init(aio_loop *loop, int32_t *os_error) {
+  backend_loop *b;
+  int32_t r = win_startup(os_error);
+  if (r < 0) return r;
+  b = calloc(1, sizeof *b);
+  if (!b) return -AIO_ENOMEM;
+  /* One thread waits on the port at a time. */
+  b->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+  if (!b->port) {
+    DWORD e = GetLastError();
+    free(b);
+    *os_error = (int32_t)e;
+    return -error_from_os((int32_t)e);
+  }
+  loop->backend = b;
+  return 0;
+}
+
+int32_t backend_loop_wait(aio_loop *loop, int32_t timeout_ms) {
+  backend_loop *b = loop->backend;
+  ULONG n = 0;
+  /* Entries not yet harvested must not be overwritten. */
+  if (b->count > 0) return (int32_t)b->count;
+  if (!GetQueuedCompletionStatusEx(b->port, b->entries, ENTRY_CAPACITY, &n,
+                                   timeout_ms < 0 ? INFINITE
+                                                  : (DWORD)timeout_ms,
+                                   FALSE)) {
+    DWORD e = GetLastError();
+    if (e == WAIT_TIMEOUT) return 0;
+    return -error_from_os((int32_t)e);
+  }
+  b->count = n;
+  return (int32_t)n;
+}
+
+int32_t backend_loop_wake(aio_loop *loop) {
+  /* A NULL OVERLAPPED is never an operation: the harvest skips it. */
+  if (!PostQueuedCompletionStatus(loop->backend->port, 0, 0, NULL)) {
+    DWORD e = GetLastError();
+    return loop_fail(loop, error_from_os((int32_t)e), (int32_t)e);
+  }
+  return 0;
+}
+
+/* The result of a completed operation lives in the OVERLAPPED as an
+ * NTSTATUS (rule 7); 0 .. 0x7fffffff are success codes. */
+static DWORD loop__status(const win_op *op) {
+  DWORD st = (DWORD)op->ov.Internal;
+  if (st < 0x80000000u) return 0;
+  return RtlNtStatusToDosError((NTSTATUS)st);
+}
+
+void win_handle_free_if_drained(win_handle *w) {
+  /* The kernel is done with every OVERLAPPED and buffer of the handle. */
+  if ((w->base.flags & H_DEAD) && w->inflight == 0) handle_destroy(&w->base);
+}
+
+void backend_loop_harvest(aio_loop *loop) {
+  backend_loop *b = loop->backend;
+  ULONG i;
+  for (i = 0; i < b->count; i++) {
+    const OVERLAPPED_ENTRY *e = &b->entries[i];
+    win_op *op;
+    win_handle *w;
+    DWORD err;
+    /* A wake-up: its only job was to end the wait. */
+    if (!e->lpOverlapped) continue;
+    op = (win_op *)e->lpOverlapped;
+    w = op->owner;
+    err = loop__status(op);
+    op->posted = 0;
+    w->inflight--;
+    if (w->base.flags & H_DEAD) {
+      /* Closed while in flight: nobody waits for the result any more. */
+      win_handle_free_if_drained(w);
+      continue;
+    }
+    switch (w->base.kind) {
+      case KIND_LISTENER:
+        win_listener_complete(loop, op, err);
+        break;
+      case KIND_PIPE_LISTENER:
+        win_pipe_listener_complete(loop, op, err);
+        break;
+      default:
+        win_stream_complete(loop, op, e->dwNumberOfBytesTransferred, err);
+        break;
+    }
+  }
+  b->count = 0;
+}
+
+void backend_loop_free(aio_loop *loop) {
+  backend_loop *b = loop->backend;
+  ULONGLONG deadline = GetTickCount64() + DRAIN_LIMIT_MS;
+  /* Every handle is released by now; the zombies' operations were
+   * cancelled, and their packets must be seen before their memory can go
+   * (rule 1). A zombie still draining at the deadline is leaked rather
+   * than freed under the kernel's feet. */
+  backend_loop_harvest(loop);
+  while (loop->zombies > 0) {
+    ULONGLONG now = GetTickCount64();
+    if (now >= deadline) break;
+    if (backend_loop_wait(loop, (int32_t)(deadline - now)) < 0) break;
+    backend_loop_harvest(loop);
+  }
+  CloseHandle(b->port);
+  free(b->handed);
+  free(b);
+  loop->backend = NULL;
+}
+
+DWORD win_associate(aio_loop *loop, HANDLE os) {
+  if (CreateIoCompletionPort(os, loop->backend->port, 0, 0) == NULL)
+    return GetLastError();
+  /* Rule 6: a start call that succeeds at once queues no packet, so every
+   * start has three outcomes (done now, pending, error). */
+  if (!SetFileCompletionNotificationModes(
+          os, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
+                  FILE_SKIP_SET_EVENT_ON_HANDLE))
+    return GetLastError();
+  return 0;
+}
+
+void win_op_post(win_op *op) {
+  memset(&op->ov, 0, sizeof op->ov);
+  op->posted = 1;
+  op->owner->inflight++;
+}
+
+void win_op_unpost(win_op *op) {
+  op->posted = 0;
+  op->owner->inflight--;
+}
+
+int win_handed_add(aio_loop *loop, HANDLE h) {
+  backend_loop *b = loop->backend;
+  if (b->handed_count == HANDED_MAX) {
+    /* Handles JS closed without adopting stay here; forget the oldest. */
+    memmove(b->handed, b->handed + 1, (HANDED_MAX - 1) * sizeof *b->handed);
+    b->handed_count--;
+  }
+  if (b->handed_count == b->handed_cap) {
+    uint32_t cap = b->handed_cap ? b->handed_cap * 2 : 16;
+    HANDLE *p = realloc(b->handed, cap * sizeof *p);
+    if (!p) return -AIO_ENOMEM;
+    b->handed = p;
+    b->handed_cap = cap;
+  }
+  b->handed[b->handed_count++] = h;
+  return 0;
+}
+
+int win_handed_take(aio_loop *loop, HANDLE h) {
+  backend_loop *b = loop->backend;
+  uint32_t i;
+  for (i = 0; i < b->handed_count; i++) {
+    if (b->handed[i] == h) {
+      b->handed[i] = b->handed[--b->handed_count];
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int backend_process(aio_loop *loop, aio_handle *h) {
+  switch (h->kind) {
+    case KIND_LISTENER:
+      return win_listener_process(loop, (win_listener *)h);
+    case KIND_PIPE_LISTENER:
+      return win_pipe_listener_process(loop, (win_pipe_listener *)h);
+    default:
+      return win_stream_process(loop, (win_stream *)h);
+  }
+}
+
+int32_t backend_close(aio_loop *loop, aio_handle *h, int32_t mode) {
+  switch (h->kind) {
+    case KIND_LISTENER:
+      return win_listener_close(loop, (win_listener *)h);
+    case KIND_PIPE_LISTENER:
+      return win_pipe_listener_close(loop, (win_pipe_listener *)h);
+    default:
+      break;
+  }
+  if (mode != AIO_CLOSE_GRACEFUL)
+    return win_stream_close(loop, (win_stream *)h, mode);
+  /* Graceful: win_stream_process flushes the queue, sends FIN and reports
+   * AIO_REC_CLOSED; reading stops now, as on epoll. */
+  h->flags |= H_CLOSING;
+  h->flags &= ~(uint32_t)H_READING;
+  loop_pend(loop, h);
+  return 0;
+}
+
+int32_t backend_read_start(aio_loop *loop, aio_handle *h) {
+  switch (h->kind) {
+    case KIND_LISTENER:
+      return win_listener_read_start(loop, (win_listener *)h);
+    case KIND_PIPE_LISTENER:
+      return win_pipe_listener_read_start(loop, (win_pipe_listener *)h);
+    default:
+      return win_stream_read_start(loop, (win_stream *)h);
+  }
+}
+
+int32_t backend_read_stop(aio_loop *loop, aio_handle *h) {
+  AIO_UNUSED(loop);
+  /* Nothing is cancelled: an operation in flight completes and its result
+   * waits on the handle (a zero-byte read pins no memory, an accepted
+   * socket stays queued); only no new one is started (rule 8). */
+  h->flags &= ~(uint32_t)H_READING;
+  return 0;
+}

@@ -1,0 +1,78 @@
+/*
+ * resolve.c - GetAddrInfoW. It blocks, so JS binds aio_resolve nonblocking
+ * and it runs on a pool thread; it touches no loop. Output, order and
+ * de-duplication are those of unix/resolve.c.
+ */
+#include <string.h>
+
+#include "win.h"
+
+#define HOST_MAX 1024
+
+static int32_t resolve__error(int r) {
+  switch (r) {
+    case WSAHOST_NOT_FOUND:
+    case WSANO_DATA:
+    case WSANO_RECOVERY:
+      return AIO_ENOTFOUND;
+    case WSATRY_AGAIN: return AIO_EAGAIN;
+    default: return error_from_os(r);
+  }
+}
+
+int32_t backend_resolve(const char *host, int32_t family, aio_addr *out,
+                        int32_t cap, int32_t *os_error) {
+  WCHAR whost[HOST_MAX];
+  ADDRINFOW hints, *res = NULL, *ai;
+  int32_t n = 0;
+  int r = win_startup(os_error);
+  if (r < 0) return r;
+  /* The host is UTF-8: the ANSI getaddrinfo would read it in the ANSI
+   * code page. */
+  if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, host, -1, whost,
+                          HOST_MAX) <= 0) {
+    *os_error = (int32_t)GetLastError();
+    return *os_error == ERROR_INSUFFICIENT_BUFFER ? -AIO_ENAMETOOLONG
+                                                  : -AIO_EINVAL;
+  }
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = family == 4 ? AF_INET : family == 6 ? AF_INET6 : AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  r = GetAddrInfoW(whost, NULL, &hints, &res);
+  if (r == WSAHOST_NOT_FOUND || r == WSANO_DATA) {
+    /* AI_ADDRCONFIG ignores loopback addresses on Windows, so a machine
+     * with no other address resolves nothing: ask once more without. */
+    hints.ai_flags = 0;
+    r = GetAddrInfoW(whost, NULL, &hints, &res);
+  }
+  if (r != 0) {
+    *os_error = r;
+    return -resolve__error(r);
+  }
+  for (ai = res; ai && n < cap; ai = ai->ai_next) {
+    aio_addr a;
+    int32_t i, dup = 0;
+    memset(&a, 0, sizeof a);
+    if (ai->ai_family == AF_INET) {
+      const struct sockaddr_in *s4 = (const struct sockaddr_in *)ai->ai_addr;
+      a.family = 4;
+      memcpy(a.bytes, &s4->sin_addr, 4);
+    } else if (ai->ai_family == AF_INET6) {
+      const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ai->ai_addr;
+      a.family = 6;
+      a.scope_id = s6->sin6_scope_id;
+      memcpy(a.bytes, &s6->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    for (i = 0; i < n && !dup; i++) dup = memcmp(&out[i], &a, sizeof a) == 0;
+    if (!dup) out[n++] = a;
+  }
+  FreeAddrInfoW(res);
+  if (n == 0) {
+    *os_error = 0;
+    return -AIO_ENOTFOUND;
+  }
+  return n;
+}

@@ -1,0 +1,432 @@
+/*
+ * tcp.c - TCP listen (AcceptEx), connect (ConnectEx), adopt, options and
+ * addresses on IOCP.
+ *
+ * A listener keeps up to `accepts` AcceptEx in flight, each with its own
+ * pre-created socket and address buffer (rule 9). Accepted sockets wait in
+ * a FIFO until a dispatch reports them; an AcceptEx is only re-posted while
+ * the listener accepts (H_READING) and while the sockets it owns (queued +
+ * in flight) stay within `accepts`, so a paused listener holds at most that
+ * many connections and leaves the rest in the kernel's backlog.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "win.h"
+
+#include <mstcpip.h>
+
+/* Immediate per-connection failures re-posted in one go at most. */
+#define ACCEPT_RETRIES 128
+
+static int tcp__to_sockaddr(const aio_addr *a, SOCKADDR_STORAGE *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (a->family == 6) {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(a->port);
+    s6->sin6_scope_id = a->scope_id;
+    memcpy(&s6->sin6_addr, a->bytes, 16);
+    return (int)sizeof *s6;
+  } else {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(a->port);
+    memcpy(&s4->sin_addr, a->bytes, 4);
+    return (int)sizeof *s4;
+  }
+}
+
+static int32_t tcp__from_sockaddr(const SOCKADDR_STORAGE *ss, aio_addr *a) {
+  memset(a, 0, sizeof *a);
+  if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+    a->family = 6;
+    a->port = ntohs(s6->sin6_port);
+    a->scope_id = s6->sin6_scope_id;
+    memcpy(a->bytes, &s6->sin6_addr, 16);
+  } else if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+    a->family = 4;
+    a->port = ntohs(s4->sin_port);
+    memcpy(a->bytes, &s4->sin_addr, 4);
+  } else {
+    return -AIO_EAFNOSUPPORT;
+  }
+  return 0;
+}
+
+/* A new overlapped, non-inheritable, non-blocking TCP socket. */
+static SOCKET tcp__socket(int family, DWORD *err) {
+  u_long on = 1;
+  SOCKET s = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                        WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+  if (s == INVALID_SOCKET && WSAGetLastError() == WSAEINVAL) {
+    /* Windows 7 before SP1 does not know the flag. */
+    s = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                   WSA_FLAG_OVERLAPPED);
+    if (s != INVALID_SOCKET)
+      SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+  }
+  if (s == INVALID_SOCKET) {
+    *err = (DWORD)WSAGetLastError();
+    return INVALID_SOCKET;
+  }
+  if (ioctlsocket(s, FIONBIO, &on) != 0) {
+    *err = (DWORD)WSAGetLastError();
+    closesocket(s);
+    return INVALID_SOCKET;
+  }
+  return s;
+}
+
+static DWORD tcp__extension(SOCKET s, GUID guid, void *fn, DWORD size) {
+  DWORD bytes = 0;
+  if (WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof guid, fn,
+               size, &bytes, NULL, NULL) != 0)
+    return (DWORD)WSAGetLastError();
+  return 0;
+}
+
+static int32_t tcp__fail_socket(aio_loop *loop, SOCKET s, DWORD err) {
+  if (s != INVALID_SOCKET) closesocket(s);
+  return win_fail(loop, err);
+}
+
+static int tcp__is_v4_mapped(const aio_addr *a) {
+  static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return a->family == 6 && memcmp(a->bytes, prefix, 12) == 0;
+}
+
+static int tcp__is_loopback(const aio_addr *a) {
+  static const uint8_t v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                      0, 0, 0, 0, 0, 0, 0, 1};
+  if (a->family == 4) return a->bytes[0] == 127;
+  return memcmp(a->bytes, v6_loop, 16) == 0 ||
+         (tcp__is_v4_mapped(a) && a->bytes[12] == 127);
+}
+
+/* --- listening ---------------------------------------------------------- */
+
+static int listener__per_connection(DWORD e) {
+  /* The peer gave up while in the backlog: only that connection failed. */
+  return e == WSAECONNRESET || e == ERROR_NETNAME_DELETED ||
+         e == WSAECONNABORTED || e == ERROR_CONNECTION_ABORTED;
+}
+
+/* An AcceptEx finished (inline or by packet): queue its socket. */
+static void listener__accepted(win_listener *l, win_accept *a, DWORD err) {
+  SOCKET s = a->sock;
+  a->sock = INVALID_SOCKET;
+  /* Windows gives an AcceptEx socket its connected state (getpeername,
+   * shutdown, the listener's options) only with this option. Wine works
+   * without it, so only checking the result keeps a failure visible. */
+  if (!err && setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT,
+                         (const char *)&l->sock, (int)sizeof l->sock) != 0)
+    err = (DWORD)WSAGetLastError();
+  if (err) {
+    /* One connection failed, not the listener (libuv does the same): a
+     * broken listener shows when the next AcceptEx is started. */
+    closesocket(s);
+    return;
+  }
+  l->fifo[(l->fifo_head + l->fifo_count) % l->count] = s;
+  l->fifo_count++;
+}
+
+/* Starts one AcceptEx with a fresh socket; returns 0 or the error. */
+static DWORD listener__post(win_listener *l, win_accept *a) {
+  int tries;
+  for (tries = 0; tries < ACCEPT_RETRIES; tries++) {
+    DWORD bytes = 0, e = 0;
+    a->sock = tcp__socket(l->family, &e);
+    if (a->sock == INVALID_SOCKET) return e;
+    win_op_post(&a->op);
+    if (l->acceptex(l->sock, a->sock, a->addrs, 0, WIN_ACCEPT_ADDR_LEN,
+                    WIN_ACCEPT_ADDR_LEN, &bytes, &a->op.ov)) {
+      /* Done now, no packet. */
+      win_op_unpost(&a->op);
+      listener__accepted(l, a, 0);
+      return 0;
+    }
+    e = (DWORD)WSAGetLastError();
+    if (e == ERROR_IO_PENDING) {
+      l->posted++;
+      return 0;
+    }
+    win_op_unpost(&a->op);
+    closesocket(a->sock);
+    a->sock = INVALID_SOCKET;
+    if (!listener__per_connection(e)) return e;
+  }
+  return 0;
+}
+
+static void listener__post_all(aio_loop *loop, win_listener *l) {
+  int32_t i;
+  for (i = 0; i < l->count; i++) {
+    win_accept *a = &l->ops[i];
+    DWORD e;
+    if (!(l->w.base.flags & H_READING) || l->accept_error) break;
+    /* The sockets the listener owns stay within `accepts`. */
+    if (l->fifo_count + l->posted >= l->count) break;
+    if (a->op.posted) continue;
+    e = listener__post(l, a);
+    if (e) {
+      l->accept_error = error_from_os((int32_t)e);
+      l->accept_os_error = (int32_t)e;
+    }
+  }
+  if (l->fifo_count > 0 || l->accept_error) loop_pend(loop, &l->w.base);
+}
+
+int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
+                           int32_t backlog, int32_t flags, int32_t accepts) {
+  SOCKADDR_STORAGE ss;
+  int len = tcp__to_sockaddr(addr, &ss);
+  GUID guid = WSAID_ACCEPTEX;
+  LPFN_ACCEPTEX acceptex = NULL;
+  DWORD e = 0;
+  SOCKET s = tcp__socket(ss.ss_family, &e);
+  win_listener *l;
+  int32_t i;
+
+  if (s == INVALID_SOCKET) return win_fail(loop, e);
+  /* Neither SO_REUSEADDR (on Windows it lets another socket take the
+   * port) nor SO_EXCLUSIVEADDRUSE (rule 11). */
+  if (addr->family == 6) {
+    /* Always explicit: the default differs between systems. */
+    DWORD v6only = (flags & AIO_F_V6ONLY) ? 1 : 0;
+    if (setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&v6only,
+                   (int)sizeof v6only) != 0)
+      return tcp__fail_socket(loop, s, (DWORD)WSAGetLastError());
+  }
+  if (bind(s, (const struct sockaddr *)&ss, len) != 0 ||
+      listen(s, backlog) != 0)
+    return tcp__fail_socket(loop, s, (DWORD)WSAGetLastError());
+  e = tcp__extension(s, guid, &acceptex, sizeof acceptex);
+  if (e) return tcp__fail_socket(loop, s, e);
+
+  /* The FIFO lives in the same block, after the ops. */
+  l = (win_listener *)handle_new(
+      loop, sizeof *l + (size_t)accepts * (sizeof(win_accept) + sizeof(SOCKET)),
+      KIND_LISTENER);
+  if (!l) return tcp__fail_socket(loop, s, ERROR_NOT_ENOUGH_MEMORY);
+  l->sock = s;
+  l->family = ss.ss_family;
+  l->acceptex = acceptex;
+  l->count = accepts;
+  l->fifo = (SOCKET *)(void *)&l->ops[accepts];
+  for (i = 0; i < accepts; i++) {
+    l->ops[i].op.type = OP_ACCEPT;
+    l->ops[i].op.owner = &l->w;
+    l->ops[i].sock = INVALID_SOCKET;
+  }
+  e = win_associate(loop, (HANDLE)s);
+  if (e) {
+    win_listener_close(loop, l);
+    return win_fail(loop, e);
+  }
+  /* A listener accepts from the start, as on epoll. */
+  l->w.base.flags |= H_READING;
+  listener__post_all(loop, l);
+  if (l->accept_error) {
+    int32_t code = l->accept_error, os = l->accept_os_error;
+    win_listener_close(loop, l);
+    return loop_fail(loop, code, os);
+  }
+  return (int32_t)l->w.base.id;
+}
+
+void win_listener_complete(aio_loop *loop, win_op *op, DWORD err) {
+  win_listener *l = (win_listener *)op->owner;
+  l->posted--;
+  listener__accepted(l, (win_accept *)op, err);
+  loop_pend(loop, &l->w.base);
+}
+
+int win_listener_process(aio_loop *loop, win_listener *l) {
+  aio_handle *h = &l->w.base;
+  if (l->accept_error) {
+    /* EMFILE and the like: report it and stop accepting until JS resumes;
+     * the listener itself stays open (as on epoll). */
+    h->flags &= ~(uint32_t)H_READING;
+    records_push(loop, h, AIO_REC_ACCEPT_ERROR, -l->accept_error,
+                 l->accept_os_error);
+    l->accept_error = 0;
+    l->accept_os_error = 0;
+    return 0;
+  }
+  /* Paused: accepted sockets stay queued, no AcceptEx is re-posted. */
+  if (!(h->flags & H_READING)) return 0;
+  while (l->fifo_count > 0) {
+    if (records_room(loop) < RECORD_RESERVE) return 1;
+    records_push_handle(loop, h, (uint64_t)l->fifo[l->fifo_head]);
+    l->fifo_head = (l->fifo_head + 1) % l->count;
+    l->fifo_count--;
+  }
+  /* Room in the FIFO again: re-post; what completes at once pends the
+   * listener for its next turn. */
+  listener__post_all(loop, l);
+  return 0;
+}
+
+int32_t win_listener_read_start(aio_loop *loop, win_listener *l) {
+  l->w.base.flags |= H_READING;
+  listener__post_all(loop, l);
+  return 0;
+}
+
+int32_t win_listener_close(aio_loop *loop, win_listener *l) {
+  int32_t i;
+  AIO_UNUSED(loop);
+  for (i = 0; i < l->count; i++) {
+    win_accept *a = &l->ops[i];
+    if (a->op.posted) CancelIoEx((HANDLE)l->sock, &a->op.ov);
+    /* The pending AcceptEx fails with it; its packet still comes. */
+    if (a->sock != INVALID_SOCKET) closesocket(a->sock);
+    a->sock = INVALID_SOCKET;
+  }
+  while (l->fifo_count > 0) {
+    closesocket(l->fifo[l->fifo_head]);
+    l->fifo_head = (l->fifo_head + 1) % l->count;
+    l->fifo_count--;
+  }
+  if (l->sock != INVALID_SOCKET) closesocket(l->sock);
+  l->sock = INVALID_SOCKET;
+  handle_release(&l->w.base);
+  win_handle_free_if_drained(&l->w);
+  return 0;
+}
+
+/* --- connecting and adopting ---------------------------------------------- */
+
+static void tcp__fast_refusal(SOCKET s) {
+  /* On loopback, Windows retries a refused SYN for ~2 s; this makes it
+   * fail at once (rule 10). Not known everywhere: failure is harmless. */
+  TCP_INITIAL_RTO_PARAMETERS p;
+  DWORD bytes = 0;
+  memset(&p, 0, sizeof p);
+  p.Rtt = TCP_INITIAL_RTO_NO_SYN_RETRANSMISSIONS;
+  p.MaxSynRetransmissions = TCP_INITIAL_RTO_NO_SYN_RETRANSMISSIONS;
+  WSAIoctl(s, SIO_TCP_INITIAL_RTO, &p, sizeof p, NULL, 0, &bytes, NULL, NULL);
+}
+
+static void tcp__nodelay(SOCKET s) {
+  int on = 1;
+  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&on, (int)sizeof on);
+}
+
+int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
+                            int32_t flags) {
+  SOCKADDR_STORAGE ss, any;
+  int len = tcp__to_sockaddr(addr, &ss);
+  GUID guid = WSAID_CONNECTEX;
+  LPFN_CONNECTEX connectex = NULL;
+  DWORD e = 0;
+  SOCKET s = tcp__socket(ss.ss_family, &e);
+  win_stream *st;
+
+  if (s == INVALID_SOCKET) return win_fail(loop, e);
+  /* ConnectEx wants a bound socket: the family's wildcard, any port. */
+  memset(&any, 0, sizeof any);
+  any.ss_family = ss.ss_family;
+  if (bind(s, (const struct sockaddr *)&any, len) != 0)
+    return tcp__fail_socket(loop, s, (DWORD)WSAGetLastError());
+  e = tcp__extension(s, guid, &connectex, sizeof connectex);
+  if (e) return tcp__fail_socket(loop, s, e);
+  if (flags & AIO_F_NODELAY) tcp__nodelay(s);
+  if (tcp__is_loopback(addr)) tcp__fast_refusal(s);
+  if (addr->family == 6 && tcp__is_v4_mapped(addr)) {
+    /* Windows makes IPv6 sockets v6-only by default, Linux does not: a
+     * v4-mapped destination needs a dual-stack socket on both. */
+    DWORD off = 0;
+    setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&off,
+               (int)sizeof off);
+  }
+
+  st = win_stream_new(loop, KIND_STREAM, H_CONNECTING);
+  if (!st) return tcp__fail_socket(loop, s, ERROR_NOT_ENOUGH_MEMORY);
+  st->sock = s;
+  e = win_associate(loop, (HANDLE)s);
+  if (!e) {
+    win_op_post(&st->connect_op);
+    if (connectex(s, (const struct sockaddr *)&ss, len, NULL, 0, NULL,
+                  &st->connect_op.ov)) {
+      /* Done now, no packet: CONNECTED goes out in the next dispatch. */
+      win_op_unpost(&st->connect_op);
+      st->w.base.flags |= H_CONNECT_DONE;
+      loop_pend(loop, &st->w.base);
+    } else {
+      e = (DWORD)WSAGetLastError();
+      if (e == ERROR_IO_PENDING)
+        e = 0; /* the packet brings the result */
+      else
+        win_op_unpost(&st->connect_op);
+    }
+  }
+  if (e) {
+    win_stream_close(loop, st, AIO_CLOSE_NOW);
+    return win_fail(loop, e);
+  }
+  return (int32_t)st->w.base.id;
+}
+
+int32_t backend_tcp_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
+  SOCKET s = (SOCKET)os_handle;
+  int type = 0; /* Wine writes fewer bytes than an int for some options */
+  int len = (int)sizeof type;
+  u_long on = 1;
+  win_stream *st;
+  DWORD e;
+  if (getsockopt(s, SOL_SOCKET, SO_TYPE, (char *)&type, &len) != 0)
+    return win_fail(loop, (DWORD)WSAGetLastError()); /* not a socket */
+  if (type != SOCK_STREAM) return loop_fail(loop, AIO_EINVAL, 0);
+  /* Sockets from our own AcceptEx were never associated with a port. */
+  e = win_associate(loop, (HANDLE)s);
+  if (e) return win_fail(loop, e);
+  if (ioctlsocket(s, FIONBIO, &on) != 0)
+    return win_fail(loop, (DWORD)WSAGetLastError());
+  if (flags & AIO_F_NODELAY) tcp__nodelay(s);
+  st = win_stream_new(loop, KIND_STREAM, H_WRITABLE);
+  if (!st) return tcp__fail_socket(loop, s, ERROR_NOT_ENOUGH_MEMORY);
+  st->sock = s;
+  return (int32_t)st->w.base.id;
+}
+
+int32_t backend_tcp_nodelay(aio_loop *loop, aio_handle *h, int32_t on) {
+  win_stream *st = (win_stream *)h;
+  int v = on ? 1 : 0;
+  if (setsockopt(st->sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&v,
+                 (int)sizeof v) != 0)
+    return win_fail(loop, (DWORD)WSAGetLastError());
+  return 0;
+}
+
+int32_t backend_address(aio_loop *loop, aio_handle *h, int32_t which,
+                        aio_addr *out) {
+  SOCKET s = h->kind == KIND_LISTENER ? ((win_listener *)h)->sock
+                                      : ((win_stream *)h)->sock;
+  SOCKADDR_STORAGE ss;
+  int len = (int)sizeof ss;
+  int r;
+  memset(&ss, 0, sizeof ss);
+  r = which ? getpeername(s, (struct sockaddr *)&ss, &len)
+            : getsockname(s, (struct sockaddr *)&ss, &len);
+  if (r != 0) return win_fail(loop, (DWORD)WSAGetLastError());
+  return tcp__from_sockaddr(&ss, out);
+}
+
+int32_t backend_os_close(uint64_t os_handle, int32_t kind) {
+  int32_t os_error = 0;
+  if (kind == 0) {
+    int32_t r = win_startup(&os_error);
+    if (r < 0) return r;
+    if (closesocket((SOCKET)os_handle) != 0)
+      return -error_from_os(WSAGetLastError());
+    return 0;
+  }
+  if (!CloseHandle((HANDLE)(uintptr_t)os_handle))
+    return -error_from_os((int32_t)GetLastError());
+  return 0;
+}

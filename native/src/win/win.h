@@ -1,0 +1,169 @@
+/*
+ * win.h - what the IOCP backend's files share.
+ *
+ * Every OS operation in flight is a win_op owned by its handle, with the
+ * OVERLAPPED first: a completion packet hands back &op->ov, which is the op
+ * (design-lessons rule 1). A handle counts its ops in flight; a released
+ * handle (H_DEAD) is freed only when that count is back at zero, because
+ * until then the kernel may still write into its OVERLAPPEDs and buffers.
+ */
+#ifndef AIO_WIN_H
+#define AIO_WIN_H
+
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef _WIN32_WINNT
+#define _WIN32_WINNT 0x0601
+#endif
+
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+#include <mswsock.h>
+
+#include "../internal.h"
+
+/* Wine completes cancelled socket operations with this instead of 995. */
+#ifndef ERROR_HANDLES_CLOSED
+#define ERROR_HANDLES_CLOSED 676L
+#endif
+
+#define WIN_PIPE_BUFFER (64 * 1024)
+/* AcceptEx wants room for each address plus 16 bytes. */
+#define WIN_ACCEPT_ADDR_LEN ((DWORD)sizeof(SOCKADDR_STORAGE) + 16)
+/* Connected pipe instances a listener keeps before it stops listening. */
+#define WIN_PIPE_ACCEPT_QUEUE 32
+
+typedef enum win_op_type {
+  OP_READ = 1,     /* zero-byte WSARecv, or ReadFile into the pipe buffer */
+  OP_WRITE,        /* WSASend / WriteFile over the queue head */
+  OP_CONNECT,      /* ConnectEx */
+  OP_ACCEPT,       /* AcceptEx (a win_accept) */
+  OP_PIPE_CONNECT  /* ConnectNamedPipe on a pipe listener's instance */
+} win_op_type;
+
+typedef struct win_handle win_handle;
+
+typedef struct win_op {
+  OVERLAPPED ov;     /* first: the packet's OVERLAPPED pointer is the op */
+  win_op_type type;
+  int posted;        /* a packet will come for it */
+  win_handle *owner;
+} win_op;
+
+struct win_handle {
+  aio_handle base;
+  int32_t inflight; /* ops posted whose packet is not yet harvested */
+};
+
+/* KIND_STREAM (socket) and KIND_PIPE (pipe end). */
+typedef struct win_stream {
+  win_handle w;
+  SOCKET sock;    /* sockets: the socket, else INVALID_SOCKET */
+  HANDLE file;    /* pipes: the pipe handle, else INVALID_HANDLE_VALUE */
+  win_op read_op;
+  win_op write_op;
+  win_op connect_op;
+  int32_t read_error;    /* the failure a read completion reported */
+  int32_t connect_error; /* the result of ConnectEx, for CONNECTED */
+  int read_eof;          /* pipes: the read completion said EOF */
+  uint32_t buf_start;    /* pipes: unread bytes buf[buf_start, buf_end) */
+  uint32_t buf_end;
+  uint8_t buf[];         /* pipes: WIN_PIPE_BUFFER bytes, sockets: none */
+} win_stream;
+
+/* One AcceptEx in flight, with its pre-created socket. */
+typedef struct win_accept {
+  win_op op;
+  SOCKET sock;
+  char addrs[2 * WIN_ACCEPT_ADDR_LEN];
+} win_accept;
+
+/* KIND_LISTENER. */
+typedef struct win_listener {
+  win_handle w;
+  SOCKET sock;
+  int family;
+  LPFN_ACCEPTEX acceptex;
+  int32_t accept_error; /* a listener failure waiting for ACCEPT_ERROR */
+  int32_t accept_os_error;
+  int32_t count;        /* ops[] entries */
+  int32_t posted;       /* ops with an AcceptEx in flight */
+  SOCKET *fifo;         /* accepted sockets not yet reported, in order */
+  int32_t fifo_head;
+  int32_t fifo_count;
+  win_accept ops[];     /* followed in the same block by fifo[count] */
+} win_listener;
+
+/* The security descriptor of named pipe instances: an explicit DACL for
+ * the current user and SYSTEM (never a NULL descriptor, rule 14). Absolute
+ * format with all its parts inside, so it must never move once built. */
+typedef struct win_pipe_sd {
+  SECURITY_ATTRIBUTES sa;
+  SECURITY_DESCRIPTOR sd;
+  DWORD acl[128];
+  DWORD user_sid[SECURITY_MAX_SID_SIZE / sizeof(DWORD) + 1];
+  DWORD system_sid[SECURITY_MAX_SID_SIZE / sizeof(DWORD) + 1];
+} win_pipe_sd;
+
+/* KIND_PIPE_LISTENER. */
+typedef struct win_pipe_listener {
+  win_handle w;
+  win_op op;          /* ConnectNamedPipe on inst */
+  HANDLE inst;        /* the listening instance, or INVALID_HANDLE_VALUE */
+  int32_t accept_error;
+  int32_t accept_os_error;
+  HANDLE fifo[WIN_PIPE_ACCEPT_QUEUE]; /* connected instances, in order */
+  int32_t fifo_head;
+  int32_t fifo_count;
+  win_pipe_sd sd;
+  WCHAR name[];
+} win_pipe_listener;
+
+/* loop.c */
+int32_t win_startup(int32_t *os_error);
+/* Associates an OS handle with the loop's port, in skip-on-success mode;
+ * returns 0 or the Win32 error. */
+DWORD win_associate(aio_loop *loop, HANDLE os);
+/* Marks op as posted (one more packet to come for its owner). */
+void win_op_post(win_op *op);
+/* The start call did not pend: no packet will come. */
+void win_op_unpost(win_op *op);
+/* Pipe instances this loop associated with its port and reported as
+ * ACCEPTED: adopting one into this loop must not associate it again. */
+int win_handed_add(aio_loop *loop, HANDLE h);
+int win_handed_take(aio_loop *loop, HANDLE h);
+/* Frees a released handle once its last packet is in. */
+void win_handle_free_if_drained(win_handle *w);
+
+/* errors.c */
+int32_t win_fail(aio_loop *loop, DWORD err);
+/* Read failures: an aborted connection is a reset one (rule 7). */
+int32_t win_error_read(DWORD err);
+int win_is_cancel(DWORD err);
+int win_is_pipe_eof(DWORD err);
+
+/* stream.c */
+win_stream *win_stream_new(aio_loop *loop, handle_kind kind, uint32_t flags);
+int win_stream_process(aio_loop *loop, win_stream *s);
+int32_t win_stream_close(aio_loop *loop, win_stream *s, int32_t mode);
+void win_stream_complete(aio_loop *loop, win_op *op, DWORD bytes, DWORD err);
+int32_t win_stream_read_start(aio_loop *loop, win_stream *s);
+
+/* tcp.c */
+int win_listener_process(aio_loop *loop, win_listener *l);
+int32_t win_listener_close(aio_loop *loop, win_listener *l);
+void win_listener_complete(aio_loop *loop, win_op *op, DWORD err);
+int32_t win_listener_read_start(aio_loop *loop, win_listener *l);
+
+/* pipe.c */
+/* Post the next ReadFile / WriteFile of a pipe end; 0 or the error. */
+DWORD win_pipe_read_post(aio_loop *loop, win_stream *s);
+DWORD win_pipe_write_post(win_stream *s, uint64_t *done);
+int win_pipe_listener_process(aio_loop *loop, win_pipe_listener *p);
+int32_t win_pipe_listener_close(aio_loop *loop, win_pipe_listener *p);
+void win_pipe_listener_complete(aio_loop *loop, win_op *op, DWORD err);
+int32_t win_pipe_listener_read_start(aio_loop *loop, win_pipe_listener *p);
+
+#endif /* AIO_WIN_H */
