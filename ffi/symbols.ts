@@ -64,10 +64,12 @@ export const symbols = {
   aio_pipe_pair: { parameters: ["buffer", "buffer"], result: "i32" },
   /* (loop, os_handle, flags) -> id */
   aio_pipe_adopt: { parameters: ["pointer", "u64", "i32"], result: "i32" },
-  /* (loop, path: char*, flags) -> id */
-  aio_pipe_listen: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
+  /* (loop, path: char*, backlog, flags) -> id */
+  aio_pipe_listen: { parameters: ["pointer", "buffer", "i32", "i32"], result: "i32" },
   /* (loop, path: char*) -> id */
   aio_pipe_connect: { parameters: ["pointer", "buffer"], result: "i32" },
+  /* (loop, id, out: u32[2]) -> 0; Windows only */
+  aio_pipe_modes: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The typed functions of the opened library. */

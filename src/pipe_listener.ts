@@ -13,7 +13,7 @@ import { checkNamedEndpoint } from "./permissions.ts";
 import { Pipe } from "./pipe.ts";
 import type { ShutdownCoordinator } from "./shutdown.ts";
 import { checkLoop, type OsHandle } from "./tcp_connection.ts";
-import { checkOptions, checkSignal, checkString } from "./validate.ts";
+import { checkInt, checkOptions, checkSignal, checkString } from "./validate.ts";
 
 /** Options of `PipeListener.listen`. */
 export interface PipeListenOptions {
@@ -21,9 +21,11 @@ export interface PipeListenOptions {
   signal?: AbortSignal;
   /** The loop; default `EventLoop.default`. */
   loop?: EventLoop;
+  /** Connections that may wait for accept() before clients find the endpoint busy (default 511). */
+  backlog?: number;
 }
 
-const BACKLOG = 511;
+const DEFAULT_BACKLOG = 511;
 
 /** A listener on a named endpoint. */
 export class PipeListener extends Listener<Pipe, PipeListener> {
@@ -33,7 +35,8 @@ export class PipeListener extends Listener<Pipe, PipeListener> {
     if (path === "") throw new TypeError("path must not be empty");
     const o = checkOptions<PipeListenOptions>(options);
     const signal = checkSignal(o.signal);
-    const listener = new PipeListener(path, o.loop);
+    const backlog = checkInt(o.backlog, "options.backlog", 1, 0x7fffffff) ?? DEFAULT_BACKLOG;
+    const listener = new PipeListener(path, o.loop, backlog);
     if (signal?.aborted) return Promise.reject(signal.reason);
     try {
       checkNamedEndpoint(path);
@@ -41,7 +44,7 @@ export class PipeListener extends Listener<Pipe, PipeListener> {
       return Promise.reject(error);
     }
     const loop = listener._loop;
-    const id = loop._native.aio_pipe_listen(loop._ptr, new TextEncoder().encode(`${path}\0`), 0);
+    const id = loop._native.aio_pipe_listen(loop._ptr, new TextEncoder().encode(`${path}\0`), backlog, 0);
     if (id < 0) return Promise.reject(aioError(id, loop._osError(), `PipeListener.listen ${path}`));
     listener._listening(id);
     return Promise.resolve(listener);
@@ -50,8 +53,8 @@ export class PipeListener extends Listener<Pipe, PipeListener> {
   /** The endpoint's path. */
   readonly path: string;
 
-  private constructor(path: string, loop: EventLoop | undefined) {
-    super(checkLoop(loop), BACKLOG);
+  private constructor(path: string, loop: EventLoop | undefined, backlog: number) {
+    super(checkLoop(loop), backlog);
     this.path = path;
   }
 

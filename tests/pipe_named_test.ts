@@ -126,3 +126,29 @@ Deno.test({
     listener.close();
   },
 });
+
+Deno.test("Pipe.connect to a busy server retries within timeoutMs, then rejects with TimedOut", async () => {
+  // Nobody accepts and the backlog is 1: once the listener's queue and the
+  // OS's are full, the endpoint is busy for every further client.
+  const listener = await PipeListener.listen(pipePath(8), { backlog: 1 });
+  const clients: Pipe[] = [];
+  let busy: unknown = null;
+  let waited = 0;
+  for (let i = 0; i < 12 && !busy; i++) {
+    const started = Date.now();
+    try {
+      clients.push(await Pipe.connect(listener.path, { timeoutMs: 300 }));
+    } catch (error) {
+      busy = error;
+      waited = Date.now() - started;
+    }
+  }
+  assert.ok(busy instanceof Deno.errors.TimedOut, `a client timed out (${busy})`);
+  assert.ok(waited >= 250, `it retried for the timeout (${waited} ms)`);
+  // Once the server accepts, the endpoint takes clients again.
+  for (let i = 0; i < clients.length; i++) (await within(listener.accept(), 10_000, "accept")).dispose();
+  const late = await Pipe.connect(listener.path, { timeoutMs: 10_000 });
+  late.dispose();
+  for (const c of clients) c.dispose();
+  listener.close();
+});

@@ -175,10 +175,17 @@ int32_t aio_resolve(const char *host, int32_t family, aio_addr *out,
 /* out: [read end, write end] as OS handles; err_out as above. */
 int32_t aio_pipe_pair(uint64_t *out, int32_t *err_out);
 int32_t aio_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags);
-/* path: UTF-8, NUL-terminated. */
-int32_t aio_pipe_listen(aio_loop *loop, const char *path, int32_t flags);
+/* path: UTF-8, NUL-terminated. backlog: pending connections the OS keeps
+ * while the listener is paused (Linux listen(2); Windows keeps at most its
+ * own small queue of connected instances and creates no new one). */
+int32_t aio_pipe_listen(aio_loop *loop, const char *path, int32_t backlog,
+                        int32_t flags);
 /* Connects at once or fails; AIO_EBUSY means retry later. */
 int32_t aio_pipe_connect(aio_loop *loop, const char *path);
+/* Windows: the open mode and pipe mode a pipe listener's first instance
+ * was created with (out[0], out[1]); no API reads them back from a handle.
+ * Linux: AIO_ENOTSUP. */
+int32_t aio_pipe_modes(aio_loop *loop, aio_id id, uint32_t *out);
 
 #ifdef __cplusplus
 }

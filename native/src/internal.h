@@ -185,8 +185,10 @@ int32_t backend_resolve(const char *host, int32_t family, aio_addr *out,
                         int32_t cap, int32_t *os_error);
 int32_t backend_pipe_pair(uint64_t *out, int32_t *os_error);
 int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags);
-int32_t backend_pipe_listen(aio_loop *loop, const char *path, int32_t flags);
+int32_t backend_pipe_listen(aio_loop *loop, const char *path,
+                            int32_t backlog, int32_t flags);
 int32_t backend_pipe_connect(aio_loop *loop, const char *path);
+int32_t backend_pipe_modes(aio_loop *loop, aio_handle *h, uint32_t *out);
 
 /* errors.c of each backend: the egress point where OS errors become
  * library errors. Returns a positive aio_error. */

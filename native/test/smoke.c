@@ -942,7 +942,7 @@ static void test_pipe_named(void) {
 #else
   snprintf(path, sizeof path, "/tmp/aio-smoke-%lu.sock", self_pid());
 #endif
-  lid = aio_pipe_listen(loop, path, 0);
+  lid = aio_pipe_listen(loop, path, 16, 0);
   CHECK(lid > 0);
   if (lid <= 0) return;
   lp = peer_add((aio_id)lid);
@@ -986,7 +986,7 @@ static void test_pipe_named(void) {
   /* The name is taken. (On Linux the check connects to the live socket
    * to tell it from a stale one, which the listener sees as a connection
    * that ends at once: drop what it accepts from here on.) */
-  r = aio_pipe_listen(loop, path, 0);
+  r = aio_pipe_listen(loop, path, 16, 0);
   CHECK_EQ(r, -AIO_EADDRINUSE);
   if (r > 0) aio_close(loop, (aio_id)r, AIO_CLOSE_NOW);
   drive_for(50);

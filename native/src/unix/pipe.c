@@ -70,7 +70,8 @@ static int pipe__is_stale_socket(const struct sockaddr_un *sa, socklen_t len) {
   return stale;
 }
 
-int32_t backend_pipe_listen(aio_loop *loop, const char *path, int32_t flags) {
+int32_t backend_pipe_listen(aio_loop *loop, const char *path,
+                            int32_t backlog, int32_t flags) {
   struct sockaddr_un sa;
   socklen_t len;
   int fd, r;
@@ -90,7 +91,7 @@ int32_t backend_pipe_listen(aio_loop *loop, const char *path, int32_t flags) {
     r = bind(fd, (struct sockaddr *)&sa, len);
   }
   if (r < 0) return unix_fail_fd(loop, fd, errno);
-  if (chmod(sa.sun_path, S_IRUSR | S_IWUSR) < 0 || listen(fd, 511) < 0) {
+  if (chmod(sa.sun_path, S_IRUSR | S_IWUSR) < 0 || listen(fd, backlog) < 0) {
     int e = errno;
     unlink(sa.sun_path);
     return unix_fail_fd(loop, fd, e);
@@ -127,4 +128,11 @@ int32_t backend_pipe_connect(aio_loop *loop, const char *path) {
                         H_READ_END | H_WRITE_END | H_WRITABLE, &u);
   if (id >= 0) u->is_socket = 1;
   return id;
+}
+
+int32_t backend_pipe_modes(aio_loop *loop, aio_handle *h, uint32_t *out) {
+  /* A Unix socket has no creation modes; its file mode is what counts. */
+  AIO_UNUSED(h);
+  AIO_UNUSED(out);
+  return loop_fail(loop, AIO_ENOTSUP, 0);
 }

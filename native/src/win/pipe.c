@@ -300,14 +300,20 @@ static DWORD pipe__instance_new(aio_loop *loop, win_pipe_listener *p,
   /* PIPE_REJECT_REMOTE_CLIENTS always; FILE_FLAG_FIRST_PIPE_INSTANCE on
    * the first, so that a squatter's instance makes the listen fail
    * (Windows; Wine does not enforce the flag). */
-  HANDLE inst = CreateNamedPipeW(
-      p->name, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED |
-                   (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0),
-      PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
-          PIPE_REJECT_REMOTE_CLIENTS,
-      PIPE_UNLIMITED_INSTANCES, WIN_PIPE_BUFFER, WIN_PIPE_BUFFER, 0,
-      &p->sd.sa);
+  DWORD open_mode = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED |
+                    (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+  DWORD pipe_mode = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+                    PIPE_REJECT_REMOTE_CLIENTS;
+  HANDLE inst = CreateNamedPipeW(p->name, open_mode, pipe_mode,
+                                 PIPE_UNLIMITED_INSTANCES, WIN_PIPE_BUFFER,
+                                 WIN_PIPE_BUFFER, 0, &p->sd.sa);
   DWORD e;
+  /* Only the first instance's modes are kept: they carry the flag that
+   * matters most (FILE_FLAG_FIRST_PIPE_INSTANCE). */
+  if (first) {
+    p->open_mode = open_mode;
+    p->pipe_mode = pipe_mode;
+  }
   if (inst == INVALID_HANDLE_VALUE) return GetLastError();
   e = win_associate(loop, inst);
   if (e) {
@@ -368,12 +374,17 @@ static void pipe__listen(aio_loop *loop, win_pipe_listener *p) {
   if (p->fifo_count > 0 || p->accept_error) loop_pend(loop, &p->w.base);
 }
 
-int32_t backend_pipe_listen(aio_loop *loop, const char *path, int32_t flags) {
+int32_t backend_pipe_listen(aio_loop *loop, const char *path,
+                            int32_t backlog, int32_t flags) {
   WCHAR name[PIPE_NAME_MAX];
   int32_t n = pipe__wide(path, name, PIPE_NAME_MAX);
   win_pipe_listener *p;
   DWORD e;
   AIO_UNUSED(flags);
+  /* The JS queue bounds what waits for accept(); natively a paused
+   * listener holds at most WIN_PIPE_ACCEPT_QUEUE connected instances and
+   * creates no new one, so further clients see ERROR_PIPE_BUSY. */
+  AIO_UNUSED(backlog);
   if (n < 0) return loop_fail(loop, -n, 0);
   p = (win_pipe_listener *)handle_new(
       loop, sizeof *p + (size_t)n * sizeof(WCHAR), KIND_PIPE_LISTENER);
@@ -508,4 +519,12 @@ int32_t backend_pipe_connect(aio_loop *loop, const char *path) {
   }
   s->file = hd;
   return (int32_t)s->w.base.id;
+}
+
+int32_t backend_pipe_modes(aio_loop *loop, aio_handle *h, uint32_t *out) {
+  win_pipe_listener *p = (win_pipe_listener *)h;
+  AIO_UNUSED(loop);
+  out[0] = p->open_mode;
+  out[1] = p->pipe_mode;
+  return 0;
 }
