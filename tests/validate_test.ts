@@ -39,3 +39,22 @@ Deno.test("listen and connect without net permission fail with NotCapable", asyn
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim().split("\n").join(","), "NotCapable,NotCapable");
 });
+
+Deno.test("a named endpoint without read/write permission for its path fails with NotCapable", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = Deno.build.os === "windows" ? "\\\\.\\pipe\\aio-test-15" : `${dir}/denied.sock`;
+  const r = await runScript(
+    `
+    import { Pipe, PipeListener } from "MOD_URL";
+    for (const f of [() => PipeListener.listen(${JSON.stringify(path)}), () => Pipe.connect(${JSON.stringify(path)})]) {
+      try { await f(); console.log("granted?"); } catch (e) { console.log(e.constructor.name); }
+    }
+  `,
+    30_000,
+    // Reading the library is allowed; writing the endpoint is not.
+    ["--allow-ffi", `--allow-read`, "--allow-env"],
+  );
+  await Deno.remove(dir, { recursive: true });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim().split("\n").join(","), "NotCapable,NotCapable");
+});
