@@ -45,8 +45,11 @@ type PumpState = "idle" | "scheduled" | "running" | "parked";
 // Unref'd objects only: how often to look for their events, adaptively.
 const UNREF_POLL_MIN_MS = 1;
 const UNREF_POLL_MAX_MS = 50;
-// Busy turns in a row before the pump yields to macrotasks (timers, I/O).
-const TURNS_BEFORE_YIELD = 16;
+// While events keep coming the pump runs turn after turn, yielding only to
+// microtasks (promise continuations of the callbacks). A timer yield costs
+// about a millisecond, so it yields to macrotasks (timers, Deno's own I/O)
+// only after this long without one.
+const BUSY_MS_BEFORE_YIELD = 10;
 
 let defaultLoop: EventLoop | null = null;
 
@@ -268,7 +271,7 @@ export class EventLoop extends EventTarget {
 
   async #run(): Promise<void> {
     this.#state = "running";
-    let busy = 0;
+    let since = Date.now();
     let sawEvents = false;
     try {
       while (!this.#closed) {
@@ -278,14 +281,19 @@ export class EventLoop extends EventTarget {
           sawEvents = true;
           // Let promise continuations of the callbacks run; now and then
           // let timers and other I/O run too.
-          if (++busy % TURNS_BEFORE_YIELD === 0) await new Promise((r) => setTimeout(r, 0));
-          else await null;
+          if (Date.now() - since >= BUSY_MS_BEFORE_YIELD) {
+            await new Promise((r) => setTimeout(r, 0));
+            since = Date.now();
+          } else {
+            await null;
+          }
           continue;
         }
         if (this.#refs === 0) break;
         this.#state = "parked";
         this.#stats.waits++;
         const r = await this.#n.loop_wait(this.#ptr, -1);
+        since = Date.now();
         this.#state = "running";
         this.#wakeIdleWaiters();
         if (r < 0) throw aioError(r, this.#n.aio_loop_os_error(this.#ptr), "EventLoop wait");
