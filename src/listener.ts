@@ -11,6 +11,7 @@ import { aioError, Code } from "./errors.ts";
 import { Resource } from "./handle.ts";
 import { type EventLoop, osHandle, u64 } from "./loop.ts";
 import type { OsHandle } from "./tcp_connection.ts";
+import type { ShutdownCoordinator } from "./shutdown.ts";
 import { checkOptions, checkSignal } from "./validate.ts";
 
 // After a failure such as EMFILE, accepting resumes after this pause.
@@ -92,6 +93,12 @@ export abstract class Listener<Conn extends { dispose(): void }, Self> extends R
     if (this._disposed) return;
     this.#shut();
     this._markDisposed();
+  }
+
+  /** Tracks this listener for graceful shutdown. */
+  track(coordinator: ShutdownCoordinator): boolean {
+    this._live();
+    return coordinator.track(this);
   }
 
   /** Closes the listener; for `await using`. */

@@ -11,7 +11,6 @@ import { native } from "../ffi/library.ts";
 import { aioError, Code, timedOut } from "./errors.ts";
 import { type EventLoop, u64 } from "./loop.ts";
 import { checkNamedEndpoint } from "./permissions.ts";
-import type { ShutdownCoordinator } from "./shutdown.ts";
 import { ByteStream, type CloseReason } from "./stream.ts";
 import { checkHandle, checkLoop, type OsHandle } from "./tcp_connection.ts";
 import { checkInt, checkOptions, checkSignal, checkString } from "./validate.ts";
@@ -200,12 +199,6 @@ export class Pipe extends ByteStream<Pipe> {
   /** A broken pipe means the other end went away. */
   protected override _reasonFor(code: number): CloseReason {
     return code === Code.EPIPE ? "peer" : super._reasonFor(code);
-  }
-
-  /** Tracks this pipe for graceful shutdown. */
-  track(coordinator: ShutdownCoordinator): boolean {
-    this._live();
-    return coordinator.track(this);
   }
 
   /** Whether this pipe reads (false for an adopted write end). */

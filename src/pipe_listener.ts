@@ -11,7 +11,6 @@ import type { EventLoop } from "./loop.ts";
 import { Listener } from "./listener.ts";
 import { checkNamedEndpoint } from "./permissions.ts";
 import { Pipe } from "./pipe.ts";
-import type { ShutdownCoordinator } from "./shutdown.ts";
 import { checkLoop, type OsHandle } from "./tcp_connection.ts";
 import { checkInt, checkOptions, checkSignal, checkString } from "./validate.ts";
 
@@ -78,11 +77,5 @@ export class PipeListener extends Listener<Pipe, PipeListener> {
     const pipe = Pipe.create(undefined, this._loop);
     pipe._adoptDuplex(handle);
     return pipe;
-  }
-
-  /** Tracks this listener for graceful shutdown. */
-  track(coordinator: ShutdownCoordinator): boolean {
-    this._live();
-    return coordinator.track(this);
   }
 }

@@ -12,6 +12,7 @@ import { CloseMode, RecordKind } from "../ffi/records.ts";
 import { type AioError, aioError, Code, codeName } from "./errors.ts";
 import { Resource } from "./handle.ts";
 import type { EventLoop } from "./loop.ts";
+import type { ShutdownCoordinator } from "./shutdown.ts";
 import { checkPayload, checkWaterMarks, type WaterMarks } from "./validate.ts";
 
 /** What `send` reports. */
@@ -241,6 +242,12 @@ export abstract class ByteStream<Self> extends Resource {
     else if (this._id) this._loop._native.aio_close(this._loop._ptr, this._id, CloseMode.NOW);
     this.#finish(this.#closeReason ?? "local", null, true);
     this._markDisposed();
+  }
+
+  /** Tracks this stream for graceful shutdown. */
+  track(coordinator: ShutdownCoordinator): boolean {
+    this._live();
+    return coordinator.track(this);
   }
 
   /** Closes gracefully; for `await using`. */

@@ -10,7 +10,6 @@ import { aioError, timedOut } from "./errors.ts";
 import { EventLoop, u64 } from "./loop.ts";
 import { checkNet } from "./permissions.ts";
 import { resolveHost } from "./resolve.ts";
-import type { ShutdownCoordinator } from "./shutdown.ts";
 import { ByteStream, type CloseReason } from "./stream.ts";
 import { checkInt, checkOptions, checkPort, checkSignal, checkString } from "./validate.ts";
 
@@ -254,12 +253,6 @@ export class TcpConnection extends ByteStream<TcpConnection> {
   /** `writable.close()` half-closes. */
   protected _endWritable(): Promise<void> {
     return this.closeWrite();
-  }
-
-  /** Tracks this connection for graceful shutdown. */
-  track(coordinator: ShutdownCoordinator): boolean {
-    this._live();
-    return coordinator.track(this);
   }
 
   /** Handles a record of the loop (internal). */

@@ -12,7 +12,6 @@ import type { EventLoop } from "./loop.ts";
 import { Listener } from "./listener.ts";
 import { checkNet } from "./permissions.ts";
 import { resolveHost } from "./resolve.ts";
-import type { ShutdownCoordinator } from "./shutdown.ts";
 import { checkLoop, type OsHandle, TcpConnection } from "./tcp_connection.ts";
 import { checkInt, checkOptions, checkPort, checkSignal, checkString } from "./validate.ts";
 
@@ -135,12 +134,6 @@ export class TcpListener extends Listener<TcpConnection, TcpListener> {
       this.#listened = false;
       throw error;
     }
-  }
-
-  /** Tracks this listener for graceful shutdown. */
-  track(coordinator: ShutdownCoordinator): boolean {
-    this._live();
-    return coordinator.track(this);
   }
 
   /** onAccept, when set, takes the raw socket. */
