@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../net.h"
 #include "unix.h"
 
 static int32_t resolve__error(int eai) {
@@ -45,25 +46,8 @@ int32_t backend_resolve(const char *host, int32_t family, aio_addr *out,
     *os_error = r == EAI_SYSTEM ? errno : r;
     return r == EAI_SYSTEM ? -error_from_os(errno) : -resolve__error(r);
   }
-  for (ai = res; ai && n < cap; ai = ai->ai_next) {
-    aio_addr a;
-    int32_t i, dup = 0;
-    memset(&a, 0, sizeof a);
-    if (ai->ai_family == AF_INET) {
-      const struct sockaddr_in *s4 = (const struct sockaddr_in *)ai->ai_addr;
-      a.family = 4;
-      memcpy(a.bytes, &s4->sin_addr, 4);
-    } else if (ai->ai_family == AF_INET6) {
-      const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ai->ai_addr;
-      a.family = 6;
-      a.scope_id = s6->sin6_scope_id;
-      memcpy(a.bytes, &s6->sin6_addr, 16);
-    } else {
-      continue;
-    }
-    for (i = 0; i < n && !dup; i++) dup = memcmp(&out[i], &a, sizeof a) == 0;
-    if (!dup) out[n++] = a;
-  }
+  for (ai = res; ai && n < cap; ai = ai->ai_next)
+    n = addrlist_add(out, n, cap, ai->ai_addr);
   freeaddrinfo(res);
   if (n == 0) {
     *os_error = 0;

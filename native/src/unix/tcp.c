@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../net.h"
 #include "unix.h"
 
 /* At most this many accepts per dispatch turn, so a flood of connections
@@ -21,45 +22,6 @@
 int32_t unix_fail_fd(aio_loop *loop, int fd, int err) {
   if (fd >= 0) close(fd);
   return unix_fail(loop, err);
-}
-
-static socklen_t tcp__to_sockaddr(const aio_addr *a,
-                                  struct sockaddr_storage *ss) {
-  memset(ss, 0, sizeof *ss);
-  if (a->family == 6) {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(a->port);
-    s6->sin6_scope_id = a->scope_id;
-    memcpy(&s6->sin6_addr, a->bytes, 16);
-    return sizeof *s6;
-  } else {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(a->port);
-    memcpy(&s4->sin_addr, a->bytes, 4);
-    return sizeof *s4;
-  }
-}
-
-static int32_t tcp__from_sockaddr(const struct sockaddr_storage *ss,
-                                  aio_addr *a) {
-  memset(a, 0, sizeof *a);
-  if (ss->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-    a->family = 6;
-    a->port = ntohs(s6->sin6_port);
-    a->scope_id = s6->sin6_scope_id;
-    memcpy(a->bytes, &s6->sin6_addr, 16);
-  } else if (ss->ss_family == AF_INET) {
-    const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-    a->family = 4;
-    a->port = ntohs(s4->sin_port);
-    memcpy(a->bytes, &s4->sin_addr, 4);
-  } else {
-    return -AIO_EAFNOSUPPORT; /* a Unix socket has no IP address */
-  }
-  return 0;
 }
 
 int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
@@ -88,7 +50,7 @@ int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
 int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
                            int32_t backlog, int32_t flags, int32_t accepts) {
   struct sockaddr_storage ss;
-  socklen_t len = tcp__to_sockaddr(addr, &ss);
+  socklen_t len = (socklen_t)sockaddr_from_aio(addr, &ss);
   int on = 1;
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   unix_handle *u;
@@ -115,7 +77,7 @@ int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
 int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
                             int32_t flags) {
   struct sockaddr_storage ss;
-  socklen_t len = tcp__to_sockaddr(addr, &ss);
+  socklen_t len = (socklen_t)sockaddr_from_aio(addr, &ss);
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   unix_handle *u;
   int32_t r;
@@ -178,7 +140,7 @@ int32_t backend_address(aio_loop *loop, aio_handle *h, int32_t which,
   int r = which ? getpeername(u->fd, (struct sockaddr *)&ss, &len)
                 : getsockname(u->fd, (struct sockaddr *)&ss, &len);
   if (r < 0) return unix_fail(loop, errno);
-  return tcp__from_sockaddr(&ss, out);
+  return sockaddr_to_aio((const struct sockaddr *)&ss, out);
 }
 
 int32_t backend_os_close(uint64_t os_handle, int32_t kind) {

@@ -13,48 +13,12 @@
 #include <string.h>
 
 #include "win.h"
+#include "../net.h"
 
 #include <mstcpip.h>
 
 /* Immediate per-connection failures re-posted in one go at most. */
 #define ACCEPT_RETRIES 128
-
-static int tcp__to_sockaddr(const aio_addr *a, SOCKADDR_STORAGE *ss) {
-  memset(ss, 0, sizeof *ss);
-  if (a->family == 6) {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(a->port);
-    s6->sin6_scope_id = a->scope_id;
-    memcpy(&s6->sin6_addr, a->bytes, 16);
-    return (int)sizeof *s6;
-  } else {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(a->port);
-    memcpy(&s4->sin_addr, a->bytes, 4);
-    return (int)sizeof *s4;
-  }
-}
-
-static int32_t tcp__from_sockaddr(const SOCKADDR_STORAGE *ss, aio_addr *a) {
-  memset(a, 0, sizeof *a);
-  if (ss->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-    a->family = 6;
-    a->port = ntohs(s6->sin6_port);
-    a->scope_id = s6->sin6_scope_id;
-    memcpy(a->bytes, &s6->sin6_addr, 16);
-  } else if (ss->ss_family == AF_INET) {
-    const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-    a->family = 4;
-    a->port = ntohs(s4->sin_port);
-    memcpy(a->bytes, &s4->sin_addr, 4);
-  } else {
-    return -AIO_EAFNOSUPPORT;
-  }
-  return 0;
-}
 
 /* A new overlapped, non-inheritable, non-blocking TCP socket. */
 static SOCKET tcp__socket(int family, DWORD *err) {
@@ -183,7 +147,7 @@ static void listener__post_all(aio_loop *loop, win_listener *l) {
 int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
                            int32_t backlog, int32_t flags, int32_t accepts) {
   SOCKADDR_STORAGE ss;
-  int len = tcp__to_sockaddr(addr, &ss);
+  int len = sockaddr_from_aio(addr, &ss);
   GUID guid = WSAID_ACCEPTEX;
   LPFN_ACCEPTEX acceptex = NULL;
   DWORD e = 0;
@@ -320,7 +284,7 @@ static void tcp__nodelay(SOCKET s) {
 int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
                             int32_t flags) {
   SOCKADDR_STORAGE ss, any;
-  int len = tcp__to_sockaddr(addr, &ss);
+  int len = sockaddr_from_aio(addr, &ss);
   GUID guid = WSAID_CONNECTEX;
   LPFN_CONNECTEX connectex = NULL;
   DWORD e = 0;
@@ -414,7 +378,7 @@ int32_t backend_address(aio_loop *loop, aio_handle *h, int32_t which,
   r = which ? getpeername(s, (struct sockaddr *)&ss, &len)
             : getsockname(s, (struct sockaddr *)&ss, &len);
   if (r != 0) return win_fail(loop, (DWORD)WSAGetLastError());
-  return tcp__from_sockaddr(&ss, out);
+  return sockaddr_to_aio((const struct sockaddr *)&ss, out);
 }
 
 int32_t backend_os_close(uint64_t os_handle, int32_t kind) {
