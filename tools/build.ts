@@ -19,6 +19,8 @@ interface Target {
   dirs: string[];
   flags: string[];
   libs: string[];
+  /** The C smoke test (native/test/smoke.c), linked against `out`. */
+  smoke: { out: string; flags: string[] };
 }
 
 const common = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-g"];
@@ -28,8 +30,11 @@ const targets: Target[] = [
     cc: Deno.env.get("CC") ?? "gcc",
     out: "native/build/linux-x64/libaio.so",
     dirs: ["native/src", "native/src/unix"],
-    flags: [...common, "-fPIC", "-fvisibility=hidden", "-shared"],
+    // A soname, so programs linked against it look it up by name (not by
+    // the build path) along their $ORIGIN runpath.
+    flags: [...common, "-fPIC", "-fvisibility=hidden", "-shared", "-Wl,-soname,libaio.so"],
     libs: [],
+    smoke: { out: "native/build/linux-x64/smoke", flags: ["-pthread", "-Wl,-rpath,$ORIGIN"] },
   },
   {
     name: "windows",
@@ -38,6 +43,8 @@ const targets: Target[] = [
     dirs: ["native/src", "native/src/win"],
     flags: [...common, "-shared", "-static-libgcc"],
     libs: ["-lws2_32", "-lmswsock", "-ladvapi32", "-lntdll", "-lbcrypt"],
+    // Runs beside aio.dll, which Windows finds in the program's folder.
+    smoke: { out: "native/build/windows-x64/smoke.exe", flags: ["-static-libgcc"] },
   },
 ];
 
@@ -68,10 +75,25 @@ async function have(cmd: string): Promise<boolean> {
   }
 }
 
+async function compile(cc: string, out: string, args: string[]): Promise<boolean> {
+  // Built under its final name in a side folder: a DLL records its own
+  // file name, and programs linked against it import that name.
+  const slash = out.lastIndexOf("/");
+  const tmp = `${out.slice(0, slash)}/.tmp/${out.slice(slash + 1)}`;
+  Deno.mkdirSync(rel(tmp.slice(0, tmp.lastIndexOf("/"))), { recursive: true });
+  const r = await new Deno.Command(cc, { args: [...args, "-o", rel(tmp)], stdout: "inherit", stderr: "inherit" })
+    .output();
+  if (!r.success) return false;
+  // Rename into place so a loader never sees a half-written file.
+  Deno.renameSync(rel(tmp), rel(out));
+  return true;
+}
+
 async function build(t: Target): Promise<boolean> {
   const srcs = sources(t);
   const newest = Math.max(...srcs.map(mtime));
-  if (mtime(t.out) >= newest) {
+  const smokeNewest = Math.max(newest, mtime("native/test/smoke.c"));
+  if (mtime(t.out) >= newest && mtime(t.smoke.out) >= smokeNewest) {
     console.log(`build ${t.name}: up to date`);
     return true;
   }
@@ -79,17 +101,13 @@ async function build(t: Target): Promise<boolean> {
     console.error(`build ${t.name}: skipped, ${t.cc} not found`);
     return t.name !== Deno.build.os;
   }
-  Deno.mkdirSync(rel(t.out.replace(/\/[^/]+$/, "")), { recursive: true });
-  const tmp = `${t.out}.tmp`;
-  const args = [...t.flags, "-o", rel(tmp), ...srcs.filter((s) => s.endsWith(".c")).map(rel), ...t.libs];
-  const r = await new Deno.Command(t.cc, { args, stdout: "inherit", stderr: "inherit" }).output();
-  if (!r.success) {
+  const lib = [...t.flags, ...srcs.filter((s) => s.endsWith(".c")).map(rel), ...t.libs];
+  const smoke = [...common, rel("native/test/smoke.c"), rel(t.out), ...t.smoke.flags];
+  if (!(await compile(t.cc, t.out, lib)) || !(await compile(t.cc, t.smoke.out, smoke))) {
     console.error(`build ${t.name}: FAILED`);
     return false;
   }
-  // Rename into place so a loader never sees a half-written library.
-  Deno.renameSync(rel(tmp), rel(t.out));
-  console.log(`build ${t.name}: ${t.out}`);
+  console.log(`build ${t.name}: ${t.out}, ${t.smoke.out}`);
   return true;
 }
 

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# The project's test command: build, then the test suite on Linux (native
+# deno) and on Windows (deno.exe under Wine, see tools/wine_env.sh).
+#
+#   bash tools/test.sh                       build + both suites
+#   bash tools/test.sh --linux|--windows     one suite only
+#   bash tools/test.sh --linux -- tests/loop_test.ts   files/flags for deno test
+#
+# Output ends with exactly one line "N passed, N failed" (sums of both
+# suites); exit status 1 when anything failed. A suite that crashes, times
+# out or cannot be set up counts as at least one failure, so a broken
+# environment can never look green. Logs: .cache/logs/{build,linux,windows-setup,windows}.log
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$REPO"
+TEST_FLAGS="--allow-ffi --allow-read --allow-write --allow-env --allow-run --allow-net=127.0.0.1,[::1],localhost --allow-sys"
+# Windows: Deno also wants net permission for each exact pipe name
+# (`unix:\\.\pipe\<name>`); the tests draw theirs from this pool
+# (tests/helpers.ts pipePath). Linux deno rejects such names, so only the
+# Windows suite gets them.
+WINDOWS_PIPES=$(for k in $(seq 0 15); do printf ',unix:\\\\.\\pipe\\aio-test-%d' "$k"; done)
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-25m}   # override only to test the tooling
+LOGS=$REPO/.cache/logs
+# NO_COLOR keeps Deno's summary line parseable; no update check offline.
+export NO_COLOR=1 DENO_NO_UPDATE_CHECK=1
+
+usage() {
+  sed -n '5,7s/^# \{0,3\}//p' "${BASH_SOURCE[0]}"
+}
+
+want_linux=0 want_windows=0 targets=()
+while (($#)); do
+  case $1 in
+    --linux) want_linux=1 ;;
+    --windows) want_windows=1 ;;
+    --) shift; targets=("$@"); break ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "test.sh: unknown argument '$1'" >&2; usage >&2; exit 64 ;;
+  esac
+  shift
+done
+if ((want_linux + want_windows == 0)); then want_linux=1 want_windows=1; fi
+if ((${#targets[@]} == 0)); then targets=(tests/); fi
+# read -a splits without glob expansion ("[::1]" is a glob pattern).
+read -r -a flags <<<"$TEST_FLAGS"
+win_flags=()
+for f in "${flags[@]}"; do
+  if [[ $f == --allow-net=* ]]; then f=$f$WINDOWS_PIPES; fi
+  win_flags+=("$f")
+done
+
+total_passed=0 total_failed=0 child_pid=""
+mkdir -p "$LOGS"
+
+summary() { echo "$total_passed passed, $total_failed failed"; }
+
+# Ctrl-C/TERM: `timeout` runs in its own process group, out of reach of the
+# terminal's SIGINT; hand the signal to it (it relays it to the whole group).
+on_signal() {
+  trap - INT TERM
+  if [[ -n $child_pid ]]; then kill -TERM "$child_pid" 2>/dev/null || true; fi
+  wait || true
+  printf '\ntest.sh: interrupted\n'
+  total_failed=$((total_failed + 1))
+  summary
+  exit 130
+}
+trap on_signal INT TERM
+
+# bounded LOG CMD...: run CMD under `timeout` with output to the terminal and
+# LOG; sets $rc (124 = timed out). Runs in the background and `wait`s so the
+# signal trap above can fire while it runs.
+bounded() {
+  local log=$1 pidfile=$1.pid rcfile=$1.rc
+  shift
+  rm -f "$pidfile" "$rcfile"
+  {
+    timeout --kill-after=30s "$SUITE_TIMEOUT" "$@" 2>&1 &
+    echo "$!" >"$pidfile"
+    rc=0; wait "$!" || rc=$?
+    echo "$rc" >"$rcfile"
+  } | tee "$log" &
+  local tee_pid=$!
+  while [[ ! -s $pidfile ]] && kill -0 "$tee_pid" 2>/dev/null; do sleep 0.05; done
+  child_pid=$(cat "$pidfile" 2>/dev/null || true)
+  wait "$tee_pid" || true
+  child_pid=""
+  rc=$(cat "$rcfile" 2>/dev/null || echo 1)
+  rm -f "$pidfile" "$rcfile"
+}
+
+# account NAME LOG SECONDS: add the suite's counts from Deno's closing line
+# ("ok | 12 passed (3 steps) | 0 failed (2s)") to the totals.
+account() {
+  local name=$1 log=$2 secs=$3 line passed=0 failed=0 why=""
+  line=$(tr -d '\r' <"$log" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n 1 || true)
+  if [[ $line =~ ^(ok|FAILED)\ \|\ ([0-9]+)\ passed.*\|\ ([0-9]+)\ failed ]]; then
+    passed=${BASH_REMATCH[2]} failed=${BASH_REMATCH[3]}
+  else
+    why="no test summary"
+  fi
+  if [[ $rc -eq 124 || $rc -eq 137 ]]; then why="timed out after $SUITE_TIMEOUT"
+  elif [[ $rc -ne 0 && $failed -eq 0 ]]; then why="${why:+$why, }exit status $rc"
+  fi
+  if [[ -n $why && $failed -eq 0 ]]; then failed=1; fi
+  # A killed run leaves its last line unterminated.
+  if [[ -n $(tail -c 1 "$log") ]]; then echo; fi
+  echo "--- $name: $passed passed, $failed failed (${secs}s)${why:+; $why}; log: ${log#"$REPO"/}"
+  total_passed=$((total_passed + passed)) total_failed=$((total_failed + failed))
+}
+
+# account_program NAME LOG SECONDS: a program that checks the C ABI
+# directly (native/test/smoke.c) counts as one test: passed when it exits 0.
+account_program() {
+  local name=$1 log=$2 secs=$3 line
+  line=$(tr -d '\r' <"$log" | grep -E '^smoke: [0-9]+ passed' | tail -n 1 || true)
+  if [[ $rc -eq 0 ]]; then total_passed=$((total_passed + 1)); else total_failed=$((total_failed + 1)); fi
+  echo "--- $name: ${line:-no summary} (exit $rc, ${secs}s); log: ${log#"$REPO"/}"
+}
+
+if ! DENO=$(bash tools/ensure_deno.sh); then
+  echo "--- could not get a Linux deno (see the npm error above)"
+  total_failed=1
+  summary
+  exit 1
+fi
+export DENO
+
+if [[ -f deno.json || -f deno.jsonc ]]; then
+  echo "=== build: deno task build"
+  bounded "$LOGS/build.log" "$DENO" task build
+  if [[ $rc -ne 0 ]]; then
+    echo "--- build failed (status $rc); log: .cache/logs/build.log"
+    total_failed=1
+    summary
+    exit 1
+  fi
+else
+  echo "=== build: skipped (no deno.json yet)"
+fi
+
+if ((want_linux)); then
+  echo "=== Linux suite: deno test ${targets[*]}"
+  t0=$SECONDS
+  bounded "$LOGS/linux.log" "$DENO" test "${flags[@]}" "${targets[@]}"
+  account Linux "$LOGS/linux.log" $((SECONDS - t0))
+  if [[ ${targets[*]} == tests/ && -x native/build/linux-x64/smoke ]]; then
+    echo "=== Linux C smoke test: native/build/linux-x64/smoke"
+    t0=$SECONDS
+    bounded "$LOGS/smoke-linux.log" native/build/linux-x64/smoke
+    account_program "Linux C smoke" "$LOGS/smoke-linux.log" $((SECONDS - t0))
+  fi
+fi
+
+if ((want_windows)); then
+  echo "=== Windows suite (deno.exe under Wine): deno test ${targets[*]}"
+  t0=$SECONDS
+  bounded "$LOGS/windows-setup.log" bash tools/wine_env.sh setup
+  if [[ $rc -ne 0 ]]; then
+    echo "--- Windows: setup failed (status $rc), counted as 1 failure; log: .cache/logs/windows-setup.log"
+    total_failed=$((total_failed + 1))
+  else
+    bounded "$LOGS/windows.log" bash tools/wine_env.sh run test "${win_flags[@]}" "${targets[@]}"
+    account Windows "$LOGS/windows.log" $((SECONDS - t0))
+    if [[ ${targets[*]} == tests/ && -f native/build/windows-x64/smoke.exe ]]; then
+      echo "=== Windows C smoke test under Wine: native/build/windows-x64/smoke.exe"
+      t0=$SECONDS
+      bounded "$LOGS/smoke-windows.log" bash tools/wine_env.sh exec native/build/windows-x64/smoke.exe
+      account_program "Windows C smoke" "$LOGS/smoke-windows.log" $((SECONDS - t0))
+    fi
+  fi
+fi
+
+summary
+((total_failed == 0))
