@@ -25,7 +25,14 @@ struct backend_loop {
   uint32_t handed_count;
   uint32_t handed_cap;
   OVERLAPPED_ENTRY entries[ENTRY_CAPACITY];
+  /* ConnectEx of the IPv4 and IPv6 providers, fetched on first use: the
+   * pointer is the provider's, the same for every socket of a family. */
+  LPFN_CONNECTEX connectex[2];
 };
+
+LPFN_CONNECTEX *win_loop_connectex(aio_loop *loop, int v6) {
+  return &loop->backend->connectex[v6 ? 1 : 0];
+}
 
 AIO_EXPORT int32_t aio_backend(void) { return AIO_BACKEND_IOCP; }
 

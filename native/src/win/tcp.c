@@ -286,7 +286,7 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
   SOCKADDR_STORAGE ss, any;
   int len = sockaddr_from_aio(addr, &ss);
   GUID guid = WSAID_CONNECTEX;
-  LPFN_CONNECTEX connectex = NULL;
+  LPFN_CONNECTEX *connectex = win_loop_connectex(loop, addr->family == 6);
   DWORD e = 0;
   SOCKET s = tcp__socket(ss.ss_family, &e);
   win_stream *st;
@@ -297,8 +297,10 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
   any.ss_family = ss.ss_family;
   if (bind(s, (const struct sockaddr *)&any, len) != 0)
     return tcp__fail_socket(loop, s, (DWORD)WSAGetLastError());
-  e = tcp__extension(s, guid, &connectex, sizeof connectex);
-  if (e) return tcp__fail_socket(loop, s, e);
+  if (!*connectex) {
+    e = tcp__extension(s, guid, connectex, sizeof *connectex);
+    if (e) return tcp__fail_socket(loop, s, e);
+  }
   if (flags & AIO_F_NODELAY) tcp__nodelay(s);
   if (tcp__is_loopback(addr)) tcp__fast_refusal(s);
   if (addr->family == 6 && tcp__is_v4_mapped(addr)) {
@@ -315,8 +317,8 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
   e = win_associate(loop, (HANDLE)s);
   if (!e) {
     win_op_post(&st->connect_op);
-    if (connectex(s, (const struct sockaddr *)&ss, len, NULL, 0, NULL,
-                  &st->connect_op.ov)) {
+    if ((*connectex)(s, (const struct sockaddr *)&ss, len, NULL, 0, NULL,
+                     &st->connect_op.ov)) {
       /* Done now, no packet: CONNECTED goes out in the next dispatch. */
       win_op_unpost(&st->connect_op);
       st->w.base.flags |= H_CONNECT_DONE;

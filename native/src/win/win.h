@@ -127,6 +127,8 @@ typedef struct win_pipe_listener {
 
 /* loop.c */
 int32_t win_startup(int32_t *os_error);
+/* The loop's cached ConnectEx for a family (NULL until fetched). */
+LPFN_CONNECTEX *win_loop_connectex(aio_loop *loop, int v6);
 /* Associates an OS handle with the loop's port, in skip-on-success mode;
  * returns 0 or the Win32 error. */
 DWORD win_associate(aio_loop *loop, HANDLE os);
