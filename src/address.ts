@@ -91,6 +91,10 @@ export function parseIp(host: string): IpAddr | null {
 /** Formats address bytes as text (RFC 5952 for IPv6). */
 export function formatIp(family: 4 | 6, bytes: Uint8Array): string {
   if (family === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  // IPv4-mapped addresses keep their IPv4 form (RFC 5952, section 5).
+  if (bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
+    return `::ffff:${formatIp(4, bytes.subarray(12))}`;
+  }
   const words: number[] = [];
   for (let i = 0; i < 8; i++) words.push((bytes[i * 2] << 8) | bytes[i * 2 + 1]);
   // The longest run of two or more zero words becomes "::".

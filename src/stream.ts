@@ -174,12 +174,9 @@ export abstract class ByteStream<Self> extends Resource {
 
   /** Sends, then resolves once the queue is below the high water mark. */
   write(data: Uint8Array): Promise<void> {
-    let r: SendResult;
-    try {
-      r = this.send(data);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    // Disposed objects, bad arguments and unconnected streams throw here,
+    // synchronously, as send() does; only a closed stream rejects.
+    const r = this.send(data);
     if (r === "closed") return Promise.reject(this.#closedError("write"));
     if (this.#queued < this.#marks.highWaterMark) return Promise.resolve();
     return new Promise((resolve, reject) => this.#writeWaiters.push({ resolve, reject }));

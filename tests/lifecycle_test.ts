@@ -1,0 +1,173 @@
+/** ref/unref, dispose, async dispose, errors without a handler, listener options. */
+import assert from "node:assert/strict";
+import { EventLoop, Pipe, ShutdownCoordinator, TcpConnection, TcpListener } from "../mod.ts";
+import { pipePath, runScript, sleep, within } from "./helpers.ts";
+import { PipeListener } from "../mod.ts";
+
+Deno.test("unref'd objects still get their events while something else keeps the process alive", async () => {
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  l.unref();
+  const accepted = l.accept();
+  const c = await TcpConnection.connect("127.0.0.1", l.localPort);
+  c.unref();
+  const s = await within(accepted, 10_000, "accept while unref'd");
+  s.unref();
+  const got = new Promise<string>((r) => (s.onData = (_s, d) => r(new TextDecoder().decode(d))));
+  c.send(new TextEncoder().encode("quiet"));
+  // The test's own timer keeps the process alive meanwhile.
+  assert.equal(await within(got, 10_000, "data while unref'd"), "quiet");
+  c.ref();
+  await c.close();
+  await s.close();
+  l.close();
+});
+
+Deno.test("onConnect runs before connect resolves; noDelay and setNoDelay work", async () => {
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  const order: string[] = [];
+  const conn = TcpConnection.create();
+  conn.onConnect = (c) => order.push(`onConnect ${c.state}`);
+  await conn.connect("127.0.0.1", l.localPort, { noDelay: true }).then(() => order.push("resolved"));
+  assert.deepEqual(order, ["onConnect open", "resolved"]);
+  conn.setNoDelay(false);
+  conn.setNoDelay(true);
+  await conn.close();
+  l.close();
+});
+
+Deno.test("await using closes connections and listeners", async () => {
+  let conn: TcpConnection;
+  let listener: TcpListener;
+  {
+    await using l = await TcpListener.listen("127.0.0.1", 0);
+    await using c = await TcpConnection.connect("127.0.0.1", l.localPort);
+    listener = l;
+    conn = c;
+    assert.equal(c.isOpen, true);
+  }
+  assert.equal(conn.state, "closed");
+  assert.equal(listener.isOpen, false);
+});
+
+Deno.test("after dispose every use but close/abort/dispose throws TypeError, and no callback runs", async () => {
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  const accepted = l.accept();
+  const c = await TcpConnection.connect("127.0.0.1", l.localPort);
+  const s = await accepted;
+  let closes = 0;
+  c.onClose = () => closes++;
+  c.dispose();
+  assert.equal(closes, 0, "dispose invokes no callback");
+  assert.throws(() => c.send(new Uint8Array(1)), TypeError);
+  assert.throws(() => c.write(new Uint8Array(1)), TypeError);
+  assert.throws(() => c.closeWrite(), TypeError);
+  assert.throws(() => c.pauseReading(), TypeError);
+  assert.throws(() => c.readable, TypeError);
+  c.abort();
+  c.dispose();
+  await c.close();
+  l.dispose();
+  assert.throws(() => l.accept(), TypeError);
+  l.close();
+  await s.close();
+});
+
+Deno.test("a callback that throws with no onError is reported as an error event on the loop", async () => {
+  const loop = new EventLoop();
+  try {
+    const errors: unknown[] = [];
+    const onError = (e: Event) => {
+      errors.push((e as ErrorEvent).error);
+      e.preventDefault();
+    };
+    loop.addEventListener("error", onError);
+    const l = await TcpListener.listen("127.0.0.1", 0, { loop });
+    const accepted = l.accept();
+    const c = await TcpConnection.connect("127.0.0.1", l.localPort, { loop });
+    const s = await accepted;
+    const closed = new Promise<string>((r) => (s.onClose = (_s, reason) => r(reason)));
+    s.onData = () => {
+      throw new Error("unhandled in callback");
+    };
+    c.send(new Uint8Array([1]));
+    assert.equal(await within(closed, 10_000, "closed"), "error");
+    assert.equal((errors[0] as Error).message, "unhandled in callback");
+    loop.removeEventListener("error", onError);
+    c.abort();
+    l.close();
+  } finally {
+    await loop.close();
+  }
+});
+
+Deno.test("a dual-stack [::] listener accepts IPv4; ipv6Only refuses it", async () => {
+  // Binding the wildcard needs net permission for "[::]", which the suite's
+  // loopback-only scope does not grant: a subprocess gets it. All traffic
+  // still goes to 127.0.0.1.
+  const r = await runScript(
+    `
+    import { TcpConnection, TcpListener } from "MOD_URL";
+    const dual = await TcpListener.listen("::", 0);
+    const accepted = dual.accept();
+    const c4 = await TcpConnection.connect("127.0.0.1", dual.localPort);
+    const s4 = await accepted;
+    console.log(s4.remoteAddress.family, s4.remoteAddress.hostname);
+    c4.abort(); s4.abort(); dual.close();
+    const only = await TcpListener.listen("::", 0, { ipv6Only: true });
+    try { await TcpConnection.connect("127.0.0.1", only.localPort); console.log("connected?"); }
+    catch (e) { console.log(e.constructor.name); }
+    only.close();
+  `,
+    30_000,
+    ["--allow-ffi", "--allow-read", "--allow-env", "--allow-net=[::],127.0.0.1"],
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n"), ["6 ::ffff:127.0.0.1", "ConnectionRefused"]);
+});
+
+Deno.test("TcpListener.create + listen with a pre-aborted signal rejects and leaves it unbound", async () => {
+  const l = TcpListener.create({ backlog: 16, simultaneousAccepts: 2 });
+  await assert.rejects(l.listen("127.0.0.1", 0, { signal: AbortSignal.abort() }));
+  assert.equal(l.isOpen, false);
+  await l.listen("127.0.0.1", 0);
+  assert.equal(l.isOpen, true);
+  assert.throws(() => l.listen("127.0.0.1", 0), TypeError, "listening twice");
+  l.close();
+});
+
+Deno.test("track() refuses a closed resource, and size counts only open ones", async () => {
+  const coord = new ShutdownCoordinator();
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  assert.equal(coord.track(l), true);
+  assert.equal(coord.size, 1);
+  l.close();
+  assert.equal(coord.size, 0, "a closed listener leaves by itself");
+  assert.equal(coord.track(l), false);
+  assert.deepEqual(await coord.shutdown(), { drained: 0, aborted: 0 });
+});
+
+Deno.test("pipes: readable/writable streams and pause/resume as TCP", async () => {
+  const listener = await PipeListener.listen(pipePath(10));
+  const accepted = listener.accept();
+  const client = await Pipe.connect(listener.path, { timeoutMs: 10_000 });
+  const server = await within(accepted, 10_000, "accept");
+  const writer = client.writable.getWriter();
+  await writer.write(new TextEncoder().encode("through "));
+  server.pauseReading();
+  await writer.write(new TextEncoder().encode("streams"));
+  const reader = server.readable.getReader();
+  await sleep(50);
+  server.resumeReading();
+  let text = "";
+  while (text.length < "through streams".length) {
+    const { value, done } = await within(reader.read(), 10_000, "read");
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  assert.equal(text, "through streams");
+  await writer.close(); // a pipe cannot half-close: this closes the client
+  assert.equal(client.state, "closed");
+  const { done } = await within(reader.read(), 10_000, "end");
+  assert.equal(done, true);
+  listener.close();
+});
