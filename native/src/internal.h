@@ -190,6 +190,26 @@ int32_t backend_pipe_listen(aio_loop *loop, const char *path,
 int32_t backend_pipe_connect(aio_loop *loop, const char *path);
 int32_t backend_pipe_modes(aio_loop *loop, aio_handle *h, uint32_t *out);
 
+/* stream.c (common): one dispatch turn of a stream handle. */
+int stream_process(aio_loop *loop, aio_handle *h);
+
+/* The stream verbs each backend supplies for stream_process. OS errors are
+ * returned raw (0 = none) and mapped by error_from_os. */
+/* Whether the outcome of a connect in flight is known. */
+int backend_stream_connect_done(aio_handle *h);
+/* Reports AIO_REC_CONNECTED; a failure sets H_FAILED. */
+void backend_stream_connected(aio_loop *loop, aio_handle *h);
+/* Whether the queue may move now (the OS can take more / nothing in flight). */
+int backend_stream_can_flush(aio_handle *h);
+/* Moves what the OS takes of the queue; bytes taken go to h->written. */
+int32_t backend_stream_flush(aio_handle *h);
+/* Sends FIN (sets H_SHUT_DONE). */
+int32_t backend_stream_shutdown(aio_handle *h);
+/* Drops unread input, so that closing does not turn into an RST. */
+void backend_stream_discard_unread(aio_handle *h);
+/* Reads what is waiting (or starts waiting for it); nonzero: more may wait. */
+int backend_stream_read(aio_loop *loop, aio_handle *h);
+
 /* errors.c of each backend: the egress point where OS errors become
  * library errors. Returns a positive aio_error. */
 int32_t error_from_os(int32_t os_error);

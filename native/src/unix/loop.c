@@ -117,7 +117,7 @@ int unix_register(aio_loop *loop, unix_handle *u, uint32_t events) {
 int backend_process(aio_loop *loop, aio_handle *h) {
   unix_handle *u = (unix_handle *)h;
   if (h->kind == KIND_LISTENER) return unix_listener_process(loop, u);
-  return unix_stream_process(loop, u);
+  return stream_process(loop, h);
 }
 
 int32_t backend_close(aio_loop *loop, aio_handle *h, int32_t mode) {
@@ -126,7 +126,7 @@ int32_t backend_close(aio_loop *loop, aio_handle *h, int32_t mode) {
     return unix_stream_close(loop, u, mode == AIO_CLOSE_GRACEFUL
                                           ? AIO_CLOSE_NOW : mode);
   }
-  /* Graceful: the rest happens in unix_stream_process, which flushes the
+  /* Graceful: the rest happens in stream_process, which flushes the
    * queue, sends FIN and reports AIO_REC_CLOSED. */
   h->flags |= H_CLOSING;
   h->flags &= ~(uint32_t)H_READING;

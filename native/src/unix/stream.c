@@ -22,8 +22,8 @@
 #define CLOSE_DISCARD_LIMIT (1024 * 1024)
 
 /* Returns 0 when the queue is empty or the kernel is full, else the errno. */
-static int stream__flush(unix_handle *u) {
-  aio_handle *h = &u->base;
+int32_t backend_stream_flush(aio_handle *h) {
+  unix_handle *u = (unix_handle *)h;
   while (h->queue.bytes > 0) {
     struct iovec iov[IOV_BATCH];
     const uint8_t *bufs[IOV_BATCH];
@@ -49,7 +49,8 @@ static int stream__flush(unix_handle *u) {
   return 0;
 }
 
-static void stream__discard_unread(unix_handle *u) {
+void backend_stream_discard_unread(aio_handle *h) {
+  unix_handle *u = (unix_handle *)h;
   size_t total = 0;
   char buf[16384];
   while (total < CLOSE_DISCARD_LIMIT) {
@@ -59,8 +60,8 @@ static void stream__discard_unread(unix_handle *u) {
   }
 }
 
-static int stream__shutdown(unix_handle *u) {
-  aio_handle *h = &u->base;
+int32_t backend_stream_shutdown(aio_handle *h) {
+  unix_handle *u = (unix_handle *)h;
   h->flags |= H_SHUT_DONE;
   if (u->is_socket && shutdown(u->fd, SHUT_WR) < 0 && errno != ENOTCONN)
     return errno;
@@ -98,8 +99,8 @@ static int stream__read(aio_loop *loop, unix_handle *u) {
   return 0;
 }
 
-static int stream__connected(aio_loop *loop, unix_handle *u) {
-  aio_handle *h = &u->base;
+void backend_stream_connected(aio_loop *loop, aio_handle *h) {
+  unix_handle *u = (unix_handle *)h;
   int err = 0;
   socklen_t len = sizeof err;
   if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
@@ -108,63 +109,9 @@ static int stream__connected(aio_loop *loop, unix_handle *u) {
     /* The CONNECTED record carries the failure; JS closes the handle. */
     h->flags |= H_FAILED;
     records_push(loop, h, AIO_REC_CONNECTED, -error_from_os(err), err);
-    return 0;
+    return;
   }
   records_push(loop, h, AIO_REC_CONNECTED, 0, 0);
-  return 1;
-}
-
-int unix_stream_process(aio_loop *loop, unix_handle *u) {
-  aio_handle *h = &u->base;
-  int more = 0;
-
-  if (h->flags & H_CONNECTING) {
-    /* Still connecting until epoll says writable (or failed). */
-    if (!(h->flags & (H_WRITABLE))) return 0;
-    /* A failure leaves H_FAILED set: the failed branch below ends a
-     * graceful close that was asked for while connecting. */
-    stream__connected(loop, u);
-  }
-  if (!(h->flags & H_FAILED) && h->queue.bytes > 0 &&
-      (h->flags & H_WRITABLE)) {
-    int e = stream__flush(u);
-    if (e) handle_fail(h, error_from_os(e), e);
-  }
-  handle_report_written(h);
-  if (h->flags & H_FAILED) {
-    if (h->error) {
-      records_push(loop, h, AIO_REC_ERROR, h->error, h->os_error);
-      h->error = 0;
-    }
-    /* A graceful close of a failed stream has nothing left to flush: it
-     * ends here, or it would never report CLOSED. */
-    if (h->flags & H_CLOSING) {
-      records_push(loop, h, AIO_REC_CLOSED, 0, 0);
-      unix_stream_close(loop, u, AIO_CLOSE_NOW);
-    }
-    return 0;
-  }
-  if (h->queue.bytes == 0 && (h->flags & H_SHUT_REQ) &&
-      !(h->flags & H_SHUT_DONE) && !(h->flags & H_CLOSING)) {
-    int e = stream__shutdown(u);
-    records_push(loop, h, AIO_REC_SHUTDOWN, e ? -error_from_os(e) : 0, e);
-  }
-  if ((h->flags & H_CLOSING) && h->queue.bytes == 0) {
-    int e = (h->flags & H_SHUT_DONE) ? 0 : stream__shutdown(u);
-    stream__discard_unread(u);
-    records_push(loop, h, AIO_REC_CLOSED, e ? -error_from_os(e) : 0, e);
-    unix_stream_close(loop, u, AIO_CLOSE_NOW);
-    return 0;
-  }
-  if ((h->flags & (H_READING | H_READABLE | H_EOF)) ==
-      (H_READING | H_READABLE))
-    more = stream__read(loop, u);
-  if (h->flags & H_FAILED) {
-    records_push(loop, h, AIO_REC_ERROR, h->error, h->os_error);
-    h->error = 0;
-    return 0;
-  }
-  return more;
 }
 
 int32_t unix_stream_close(aio_loop *loop, unix_handle *u, int32_t mode) {
@@ -230,4 +177,20 @@ int32_t backend_shutdown(aio_loop *loop, aio_handle *h) {
   h->flags |= H_SHUT_REQ;
   loop_pend(loop, h);
   return 0;
+}
+
+int backend_stream_connect_done(aio_handle *h) {
+  /* Connecting until epoll says writable (or failed). */
+  return (h->flags & H_WRITABLE) != 0;
+}
+
+int backend_stream_can_flush(aio_handle *h) {
+  return (h->flags & H_WRITABLE) != 0;
+}
+
+int backend_stream_read(aio_loop *loop, aio_handle *h) {
+  /* Edge-triggered: only an edge (or a hang-up seen before) says there is
+   * something to read. */
+  if (!(h->flags & H_READABLE)) return 0;
+  return stream__read(loop, (unix_handle *)h);
 }

@@ -17,7 +17,6 @@ typedef struct unix_handle {
 /* loop.c */
 int unix_register(aio_loop *loop, unix_handle *u, uint32_t events);
 /* stream.c */
-int unix_stream_process(aio_loop *loop, unix_handle *u);
 int32_t unix_stream_close(aio_loop *loop, unix_handle *u, int32_t mode);
 /* tcp.c */
 int unix_listener_process(aio_loop *loop, unix_handle *u);

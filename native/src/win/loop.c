@@ -228,7 +228,7 @@ int backend_process(aio_loop *loop, aio_handle *h) {
     case KIND_PIPE_LISTENER:
       return win_pipe_listener_process(loop, (win_pipe_listener *)h);
     default:
-      return win_stream_process(loop, (win_stream *)h);
+      return stream_process(loop, h);
   }
 }
 
@@ -243,7 +243,7 @@ int32_t backend_close(aio_loop *loop, aio_handle *h, int32_t mode) {
   }
   if (mode != AIO_CLOSE_GRACEFUL)
     return win_stream_close(loop, (win_stream *)h, mode);
-  /* Graceful: win_stream_process flushes the queue, sends FIN and reports
+  /* Graceful: stream_process flushes the queue, sends FIN and reports
    * AIO_REC_CLOSED; reading stops now, as on epoll. */
   h->flags |= H_CLOSING;
   h->flags &= ~(uint32_t)H_READING;

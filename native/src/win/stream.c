@@ -1,8 +1,6 @@
 /*
  * stream.c - reading, writing, half-closing and closing a connected socket
- * or pipe end on IOCP. The order of work in win_stream_process is the one
- * of unix/stream.c: connect result, queue, WRITTEN, ERROR, SHUTDOWN,
- * CLOSED, then reads.
+ * or pipe end on IOCP: the verbs that stream_process (../stream.c) drives.
  *
  * Reads on sockets pin no memory (design-lessons rules 2 and 8): the only
  * operation in flight is a zero-byte overlapped WSARecv. Its completion
@@ -131,7 +129,8 @@ static DWORD stream__flush(win_stream *s, uint64_t *done) {
   return e;
 }
 
-static void stream__discard_unread(win_stream *s) {
+void backend_stream_discard_unread(aio_handle *h) {
+  win_stream *s = (win_stream *)h;
   size_t total = 0;
   char buf[16384];
   if (s->sock == INVALID_SOCKET) return;
@@ -142,13 +141,13 @@ static void stream__discard_unread(win_stream *s) {
   }
 }
 
-static DWORD stream__shutdown(win_stream *s) {
-  aio_handle *h = &s->w.base;
+int32_t backend_stream_shutdown(aio_handle *h) {
+  win_stream *s = (win_stream *)h;
   h->flags |= H_SHUT_DONE;
   /* Pipes have no half-close (rule 14). */
   if (s->sock != INVALID_SOCKET && shutdown(s->sock, SD_SEND) != 0) {
     DWORD e = (DWORD)WSAGetLastError();
-    if (e != WSAENOTCONN) return e;
+    if (e != WSAENOTCONN) return (int32_t)e;
   }
   return 0;
 }
@@ -219,8 +218,8 @@ static int stream__read(aio_loop *loop, win_stream *s) {
   return 0;
 }
 
-static void stream__connected(aio_loop *loop, win_stream *s) {
-  aio_handle *h = &s->w.base;
+void backend_stream_connected(aio_loop *loop, aio_handle *h) {
+  win_stream *s = (win_stream *)h;
   DWORD err = (DWORD)s->connect_error;
   h->flags &= ~(uint32_t)(H_CONNECTING | H_CONNECT_DONE);
   /* Windows gives a ConnectEx socket its connected state (getpeername,
@@ -279,66 +278,6 @@ void win_stream_complete(aio_loop *loop, win_op *op, DWORD bytes, DWORD err) {
       break;
   }
   loop_pend(loop, h);
-}
-
-int win_stream_process(aio_loop *loop, win_stream *s) {
-  aio_handle *h = &s->w.base;
-  int more = 0;
-
-  if (h->flags & H_CONNECTING) {
-    /* Still connecting until the ConnectEx result is in. */
-    if (!(h->flags & H_CONNECT_DONE)) return 0;
-    /* A failure leaves H_FAILED set: the failed branch below ends a
-     * graceful close that was asked for while connecting. */
-    stream__connected(loop, s);
-  }
-  if (!(h->flags & H_FAILED) && h->queue.bytes > 0 && !s->write_op.posted) {
-    DWORD e = stream__flush(s, &h->written);
-    if (e) handle_fail(h, error_from_os((int32_t)e), (int32_t)e);
-  }
-  handle_report_written(h);
-  if (h->flags & H_FAILED) {
-    if (h->error) {
-      records_push(loop, h, AIO_REC_ERROR, h->error, h->os_error);
-      h->error = 0;
-    }
-    /* A graceful close of a failed stream has nothing left to flush: it
-     * ends here, or it would never report CLOSED. */
-    if (h->flags & H_CLOSING) {
-      records_push(loop, h, AIO_REC_CLOSED, 0, 0);
-      win_stream_close(loop, s, AIO_CLOSE_NOW);
-    }
-    return 0;
-  }
-  if (h->queue.bytes == 0 && (h->flags & H_SHUT_REQ) &&
-      !(h->flags & H_SHUT_DONE) && !(h->flags & H_CLOSING)) {
-    DWORD e = stream__shutdown(s);
-    records_push(loop, h, AIO_REC_SHUTDOWN, e ? -error_from_os((int32_t)e) : 0,
-                 (int32_t)e);
-  }
-  if ((h->flags & H_CLOSING) && h->queue.bytes == 0) {
-    /* The queue is flushed and no write is in flight (bytes leave the
-     * queue only when their write completes): FIN, then close. */
-    DWORD e = (h->flags & H_SHUT_DONE) ? 0 : stream__shutdown(s);
-    stream__discard_unread(s);
-    /* CLOSED carries the id, so it goes out before the id is released. */
-    records_push(loop, h, AIO_REC_CLOSED, e ? -error_from_os((int32_t)e) : 0,
-                 (int32_t)e);
-    win_stream_close(loop, s, AIO_CLOSE_NOW);
-    return 0;
-  }
-  if ((h->flags & (H_READING | H_EOF)) == H_READING) {
-    if (h->flags & H_READABLE)
-      more = stream__read(loop, s);
-    else
-      more = stream__arm(loop, s);
-  }
-  if (h->flags & H_FAILED) {
-    records_push(loop, h, AIO_REC_ERROR, h->error, h->os_error);
-    h->error = 0;
-    return 0;
-  }
-  return more;
 }
 
 static void stream__cancel(win_stream *s, HANDLE os) {
@@ -411,4 +350,24 @@ int32_t backend_shutdown(aio_loop *loop, aio_handle *h) {
   h->flags |= H_SHUT_REQ;
   loop_pend(loop, h);
   return 0;
+}
+
+int backend_stream_connect_done(aio_handle *h) {
+  /* Connecting until the ConnectEx result is in. */
+  return (h->flags & H_CONNECT_DONE) != 0;
+}
+
+int backend_stream_can_flush(aio_handle *h) {
+  /* One write in flight at a time. */
+  return !((win_stream *)h)->write_op.posted;
+}
+
+int32_t backend_stream_flush(aio_handle *h) {
+  return (int32_t)stream__flush((win_stream *)h, &h->written);
+}
+
+int backend_stream_read(aio_loop *loop, aio_handle *h) {
+  win_stream *s = (win_stream *)h;
+  /* Nothing known to wait: post the zero-byte read (or the pipe read). */
+  return (h->flags & H_READABLE) ? stream__read(loop, s) : stream__arm(loop, s);
 }

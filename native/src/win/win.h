@@ -152,7 +152,6 @@ int win_is_pipe_eof(DWORD err);
 
 /* stream.c */
 win_stream *win_stream_new(aio_loop *loop, handle_kind kind, uint32_t flags);
-int win_stream_process(aio_loop *loop, win_stream *s);
 int32_t win_stream_close(aio_loop *loop, win_stream *s, int32_t mode);
 void win_stream_complete(aio_loop *loop, win_op *op, DWORD bytes, DWORD err);
 int32_t win_stream_read_start(aio_loop *loop, win_stream *s);
