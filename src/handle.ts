@@ -57,6 +57,18 @@ export abstract class Resource implements LoopTarget {
     this._id = 0;
   }
 
+  /** Starts or stops native reading (accepting, for a listener). */
+  protected _setNativeReading(on: boolean): void {
+    if (this._id === 0) return;
+    const n = this._loop._native;
+    if (on) {
+      n.aio_read_start(this._loop._ptr, this._id);
+      this._loop._kick();
+    } else {
+      n.aio_read_stop(this._loop._ptr, this._id);
+    }
+  }
+
   /** Keeps the process alive while the object is open (the default). */
   ref(): void {
     this._live();

@@ -122,13 +122,7 @@ export abstract class Listener<Conn extends { dispose(): void }, Self> extends R
     const want = this._hasCallback() || !this.#queue.full || this.#queue.waiting;
     if (want === this.#accepting) return;
     this.#accepting = want;
-    const n = this._loop._native;
-    if (want) {
-      n.aio_read_start(this._loop._ptr, this._id);
-      this._loop._kick();
-    } else {
-      n.aio_read_stop(this._loop._ptr, this._id);
-    }
+    this._setNativeReading(want);
   }
 
   /** Whether a callback takes every connection (so the queue never fills). */

@@ -414,14 +414,7 @@ export abstract class ByteStream<Self> extends Resource {
       !this.#streamFull && !this.#cancelled && this.#held.length === 0 && this._id !== 0;
     if (want === this.#nativeReading) return;
     this.#nativeReading = want;
-    if (this._id === 0) return;
-    const n = this._loop._native;
-    if (want) {
-      n.aio_read_start(this._loop._ptr, this._id);
-      this._loop._kick();
-    } else {
-      n.aio_read_stop(this._loop._ptr, this._id);
-    }
+    this._setNativeReading(want);
   }
 
   #data(offset: number, length: number): void {

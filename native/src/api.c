@@ -110,7 +110,10 @@ AIO_EXPORT int32_t aio_shutdown(aio_loop *loop, aio_id id) {
   RETURN_IF(h->kind != KIND_STREAM, AIO_EINVAL);
   RETURN_IF(h->flags & H_NO_WORK, AIO_ECLOSED);
   if (h->flags & H_SHUT_REQ) return 0;
-  return backend_shutdown(loop, h);
+  /* stream_process sends FIN once the queue is flushed. */
+  h->flags |= H_SHUT_REQ;
+  loop_pend(loop, h);
+  return 0;
 }
 
 AIO_EXPORT int32_t aio_address(aio_loop *loop, aio_id id, int32_t which,

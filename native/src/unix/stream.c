@@ -173,12 +173,6 @@ int32_t backend_send(aio_loop *loop, aio_handle *h, const uint8_t *data,
   return (int32_t)done;
 }
 
-int32_t backend_shutdown(aio_loop *loop, aio_handle *h) {
-  h->flags |= H_SHUT_REQ;
-  loop_pend(loop, h);
-  return 0;
-}
-
 int backend_stream_connect_done(aio_handle *h) {
   /* Connecting until epoll says writable (or failed). */
   return (h->flags & H_WRITABLE) != 0;
