@@ -127,6 +127,20 @@ if ! DENO=$(bash tools/ensure_deno.sh); then
 fi
 export DENO
 
+# A fresh machine has gcc but not the Windows cross compiler: install it
+# when root (debootstrap, for the Wine environment, is wine_env.sh's job).
+if ! command -v x86_64-w64-mingw32-gcc >/dev/null && ((want_windows)); then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "=== installing gcc-mingw-w64-x86-64 (the Windows build)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q </dev/null >"$LOGS/apt.log" 2>&1 || true
+    apt-get install -y -q --no-install-recommends gcc-mingw-w64-x86-64 </dev/null >>"$LOGS/apt.log" 2>&1 ||
+      echo "--- could not install mingw-w64 (see .cache/logs/apt.log): the Windows suite will fail"
+  else
+    echo "--- no x86_64-w64-mingw32-gcc and not root: the Windows suite will fail"
+  fi
+fi
+
 if [[ -f deno.json || -f deno.jsonc ]]; then
   echo "=== build: deno task build"
   bounded "$LOGS/build.log" "$DENO" task build
