@@ -176,9 +176,13 @@ export class EventLoop extends EventTarget {
     }
   }
 
-  /** Resolves once no wait is parked (so no FFI call stays pending). */
+  /**
+   * Resolves once a wait parked for objects that are all gone has returned,
+   * so that no FFI call stays pending after the last close. A wait parked
+   * for ref'd objects that remain is not waited for.
+   */
   _settled(): Promise<void> {
-    if (this.#state !== "parked") return Promise.resolve();
+    if (this.#state !== "parked" || this.#refs > 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 

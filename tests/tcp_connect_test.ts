@@ -125,3 +125,24 @@ Deno.test("localhost resolves and connects; family narrows it", async () => {
   await s.close();
   l.close();
 });
+
+Deno.test("close() while connecting rejects the connect and resolves while other objects keep the loop busy", async () => {
+  // Regression: close() waited for the parked wait, which the listener
+  // (still open, ref'd) legitimately keeps parked.
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  const conn = TcpConnection.create();
+  const reasons: string[] = [];
+  conn.onClose = (_c, r) => reasons.push(r);
+  const attempt = conn.connect("localhost", l.localPort);
+  await within(conn.close(), 5_000, "close while connecting");
+  await assert.rejects(attempt, (e: unknown) => e instanceof DOMException && e.name === "AbortError");
+  assert.deepEqual(reasons, ["local"]);
+  assert.equal(conn.state, "closed");
+  // Let the pump park for the listener, then close another connecting one.
+  await new Promise((r) => setTimeout(r, 20));
+  const again = TcpConnection.create();
+  const attempt2 = again.connect("127.0.0.1", l.localPort);
+  await within(again.close(), 5_000, "close while connecting, pump parked");
+  await assert.rejects(attempt2);
+  l.close();
+});
