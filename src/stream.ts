@@ -304,6 +304,8 @@ export abstract class ByteStream<Self> extends Resource {
       this.#queued -= c.length;
       if (!this.#push(c)) break;
     }
+    // A closeWrite() made while connecting goes out behind those bytes.
+    if (this.#shutRequested && this.#shutWaiter) this.#startShutdown();
     this.#syncReading();
   }
 

@@ -153,3 +153,25 @@ Deno.test("close while reads, writes, connects and accepts are pending: no crash
   }
   assert.equal(handleCount(), 0);
 });
+
+Deno.test("closeWrite() while connecting half-closes once connected, after the bytes sent meanwhile", async () => {
+  // Regression: the half-close asked for while connecting never started.
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  let got = "";
+  const ended = new Promise<void>((r) => {
+    l.onConnection = (_l, s) => {
+      s.onData = (_s, d) => (got += new TextDecoder().decode(d));
+      s.onEnd = () => r();
+    };
+  });
+  const c = TcpConnection.create();
+  const connected = c.connect("127.0.0.1", l.localPort);
+  assert.equal(c.send(text("sent while connecting")), "ok");
+  const shut = c.closeWrite();
+  await connected;
+  await within(shut, 10_000, "closeWrite");
+  await within(ended, 10_000, "server sees END");
+  assert.equal(got, "sent while connecting");
+  c.abort();
+  l.close();
+});
