@@ -171,3 +171,62 @@ Deno.test("pipes: readable/writable streams and pause/resume as TCP", async () =
   assert.equal(done, true);
   listener.close();
 });
+
+Deno.test("abort() while connecting rejects the connect; concurrent close() calls share one close", async () => {
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  const c = TcpConnection.create();
+  const reasons: string[] = [];
+  c.onClose = (_c, r) => reasons.push(r);
+  const attempt = c.connect("127.0.0.1", l.localPort);
+  c.abort();
+  await assert.rejects(attempt, (e: unknown) => e instanceof DOMException && e.name === "AbortError");
+  await within(c.close(), 5_000, "close after abort");
+  assert.deepEqual(reasons, ["aborted"]);
+  const d = await TcpConnection.connect("127.0.0.1", l.localPort);
+  let closes = 0;
+  d.onClose = () => closes++;
+  await within(Promise.all([d.close(), d.close(), d.close()]), 10_000, "three closes");
+  assert.equal(closes, 1);
+  l.close();
+});
+
+Deno.test("dispose() inside onData stops all further delivery", async () => {
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  l.onConnection = (_l, s) => (s.onData = (ss, d) => void ss.send(d));
+  const c = await TcpConnection.connect("127.0.0.1", l.localPort);
+  let calls = 0;
+  const first = new Promise<void>((r) => {
+    c.onData = (cc) => {
+      calls++;
+      cc.dispose();
+      r();
+    };
+  });
+  c.send(new Uint8Array(512 * 1024));
+  await within(first, 10_000, "first data");
+  await sleep(100);
+  assert.equal(calls, 1);
+  l.close();
+});
+
+Deno.test("a cancelled readable discards what arrives and the connection still closes", async () => {
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  l.onConnection = (_l, s) => (s.onData = (ss, d) => void ss.send(d));
+  const c = await TcpConnection.connect("127.0.0.1", l.localPort);
+  await c.readable.cancel();
+  c.send(new Uint8Array(100_000));
+  await sleep(50);
+  await within(c.close(), 10_000, "close");
+  assert.equal(c.state, "closed");
+  l.close();
+});
+
+Deno.test("after the default loop is closed, EventLoop.default is a new, working loop", async () => {
+  const old = EventLoop.default;
+  await old.close();
+  assert.notEqual(EventLoop.default, old);
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  assert.equal(l.isOpen, true);
+  assert.throws(() => TcpListener.create(undefined, old), TypeError, "a closed loop is refused");
+  l.close();
+});

@@ -93,3 +93,14 @@ Deno.test("close while reads and writes are pending: no crash, no leak, no late 
     await loop.close();
   }
 });
+
+Deno.test("a writer whose reader is gone closes with reason peer", async () => {
+  const { reader, writer } = pair();
+  const reason = new Promise<CloseReason>((r) => (writer.onClose = (_w, why) => r(why)));
+  reader.dispose();
+  for (let i = 0; i < 64 && writer.isOpen; i++) {
+    writer.send(new Uint8Array(64 * 1024));
+    await sleep(5);
+  }
+  assert.equal(await within(reason, 10_000, "writer closes"), "peer");
+});
