@@ -58,3 +58,49 @@ Deno.test("a named endpoint without read/write permission for its path fails wit
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim().split("\n").join(","), "NotCapable,NotCapable");
 });
+
+/** Runs `script` (a pty) around a Deno script, answers Deno's permission prompt, returns the RESULT line. */
+async function answerPrompt(source: string, answer: string): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/prompt.ts`;
+  await Deno.writeTextFile(file, source.replaceAll("MOD_URL", new URL("../mod.ts", import.meta.url).href));
+  const cmd = `${Deno.execPath()} run --allow-ffi --allow-read --allow-env ${file}`;
+  const child = new Deno.Command("script", { args: ["-qec", cmd, "/dev/null"], stdin: "piped", stdout: "piped" })
+    .spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const writer = child.stdin.getWriter();
+  let text = "", answered = false;
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of child.stdout) {
+      text += decoder.decode(chunk, { stream: true });
+      // Deno drops input typed before its prompt asks: answer once the
+      // question is shown and it waits for input.
+      if (!answered && /Allow\?.*>/.test(text)) {
+        answered = true;
+        await new Promise((r) => setTimeout(r, 200));
+        await writer.write(new TextEncoder().encode(`${answer}\n`));
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    await writer.close().catch(() => {});
+    await child.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+  return text.replaceAll("\r", "").split("\n").find((l) => l.startsWith("RESULT")) ?? `no result: ${text}`;
+}
+
+Deno.test({
+  name: "with a terminal attached, listening prompts for net permission like Deno does",
+  ignore: Deno.build.os === "windows", // no pty under Wine; `script` is Linux's
+  async fn() {
+    const source = `
+      import { TcpListener } from "MOD_URL";
+      try { const l = await TcpListener.listen("127.0.0.1", 0); console.log("RESULT granted"); l.close(); }
+      catch (e) { console.log("RESULT " + e.constructor.name); }
+    `;
+    assert.equal(await answerPrompt(source, "n"), "RESULT NotCapable");
+    assert.equal(await answerPrompt(source, "y"), "RESULT granted");
+  },
+});
