@@ -59,6 +59,11 @@ export class AcceptQueue<T extends { dispose(): void }> {
     });
   }
 
+  /** Takes the oldest waiting object, if any. */
+  shift(): T | undefined {
+    return this.#items.shift();
+  }
+
   /** Whether a consumer is waiting. */
   get waiting(): boolean {
     return this.#waiters.length > 0;

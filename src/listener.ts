@@ -19,10 +19,12 @@ const ACCEPT_RETRY_MS = 100;
 
 /** Base of the listeners: `Conn` is what they accept, `Self` the listener type. */
 export abstract class Listener<Conn extends { dispose(): void }, Self> extends Resource {
-  /** Receives every accepted connection, ready to use. */
-  onConnection: ((listener: Self, conn: Conn) => void) | null = null;
-
+  #onConnection: ((listener: Self, conn: Conn) => void) | null = null;
   #open = false;
+  // close() was called (possibly before a listen in progress finished).
+  #closed = false;
+  // listen() was called: accept() may wait for it.
+  #started = false;
   #queue: AcceptQueue<Conn>;
   #accepting = true;
   #retry: ReturnType<typeof setTimeout> | undefined;
@@ -47,21 +49,75 @@ export abstract class Listener<Conn extends { dispose(): void }, Self> extends R
   /** The OS handle kind for aio_os_close: 0 socket, 1 pipe. */
   protected abstract get _handleKind(): number;
 
+  /** Receives every accepted connection, ready to use (also those that were waiting for accept()). */
+  get onConnection(): ((listener: Self, conn: Conn) => void) | null {
+    return this.#onConnection;
+  }
+  set onConnection(fn: ((listener: Self, conn: Conn) => void) | null) {
+    if (fn !== null && typeof fn !== "function") {
+      throw new TypeError(`${this._what}.onConnection must be a function or null`);
+    }
+    this.#onConnection = fn;
+    if (fn) queueMicrotask(() => this.#handOver());
+    this._callbacksChanged();
+  }
+
   /** Whether the listener owns an open OS handle. */
   get isOpen(): boolean {
     return this.#open;
   }
 
-  /** Starts delivering for the listening handle `id`. */
-  protected _listening(id: number): void {
+  /** Whether close() or dispose() was called. */
+  protected get _closed(): boolean {
+    return this.#closed;
+  }
+
+  /** A listen() has begun: throws TypeError when the listener is closed or listening already. */
+  protected _startListen(): void {
+    if (this.#closed) throw new TypeError(`${this._what}.listen: the listener is closed`);
+    if (this.#started) throw new TypeError(`${this._what}.listen: already listening`);
+    this.#started = true;
+  }
+
+  /** A listen() failed: another may be tried. */
+  protected _listenFailed(): void {
+    this.#started = false;
+  }
+
+  /**
+   * Starts delivering for the listening handle `id`; false (and the handle
+   * closed) when close() came while the listen was under way.
+   */
+  protected _listening(id: number): boolean {
+    if (this.#closed) {
+      this._loop._native.aio_close(this._loop._ptr, id, CloseMode.NOW);
+      return false;
+    }
     this._attach(id);
     this.#open = true;
+    return true;
+  }
+
+  /** A callback was set or cleared: accepting may resume. */
+  protected _callbacksChanged(): void {
+    this.#syncAccepting();
+  }
+
+  // Connections that waited in the queue go to onConnection once it is set.
+  #handOver(): void {
+    for (let conn = this.#queue.shift(); conn && this.#onConnection; conn = this.#queue.shift()) {
+      this._invoke(this.#onConnection, this._self, conn);
+    }
+    this.#syncAccepting();
   }
 
   /** The next connection; rejects when `signal` aborts or the listener closes. */
   accept(options?: { signal?: AbortSignal }): Promise<Conn> {
     this._live();
     const signal = checkSignal(checkOptions<{ signal: AbortSignal }>(options).signal);
+    if (!this.#started && !this.#closed) {
+      return Promise.reject(new TypeError(`${this._what}.accept: not listening (call listen first)`));
+    }
     const p = this.#queue.take(signal);
     this.#syncAccepting();
     return p;
@@ -81,6 +137,7 @@ export abstract class Listener<Conn extends { dispose(): void }, Self> extends R
 
   /** Stops listening; queued, never accepted connections are closed. */
   close(): void {
+    this.#closed = true;
     if (this._disposed || !this.#open) {
       this.#queue.close(closedError(this._what));
       return;
@@ -91,6 +148,7 @@ export abstract class Listener<Conn extends { dispose(): void }, Self> extends R
   /** Releases the listener without callbacks. */
   dispose(): void {
     if (this._disposed) return;
+    this.#closed = true;
     this.#shut();
     this._markDisposed();
   }
@@ -127,7 +185,7 @@ export abstract class Listener<Conn extends { dispose(): void }, Self> extends R
 
   /** Whether a callback takes every connection (so the queue never fills). */
   protected _hasCallback(): boolean {
-    return this.onConnection !== null;
+    return this.#onConnection !== null;
   }
 
   /** Handles a record of the loop (internal). */
@@ -156,8 +214,8 @@ export abstract class Listener<Conn extends { dispose(): void }, Self> extends R
       this._loop._reportError(error);
       return;
     }
-    if (this.onConnection) {
-      this._invoke(this.onConnection, this._self, conn);
+    if (this.#onConnection) {
+      this._invoke(this.#onConnection, this._self, conn);
       return;
     }
     this.#queue.push(conn);

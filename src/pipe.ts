@@ -46,8 +46,27 @@ export interface PipeConnectOptions {
 }
 
 // Pairs made by createPipe, by handle value, so closePipe leaves alone the
-// ends a Pipe adopted (those belong to the Pipe).
+// ends a Pipe adopted (those belong to the Pipe); pairs closed already, so a
+// second closePipe cannot close handles the OS has since given to others.
 const pairs = new Map<string, { pair: PipePair; adopted: boolean }>();
+const closedPairs = new WeakSet<PipePair>();
+
+// The longest endpoint name: sun_path holds 107 bytes and a NUL on Linux;
+// Windows pipe names are at most 256 characters.
+const MAX_ENDPOINT_BYTES = Deno.build.os === "windows" ? 256 * 3 : 107;
+
+/** Checks an endpoint path and returns it NUL-terminated for the shim. */
+export function endpointName(value: unknown): Uint8Array {
+  const path = checkString(value, "path");
+  if (path === "") throw new TypeError("path must not be empty");
+  const bytes = new TextEncoder().encode(`${path}\0`);
+  if (bytes.length - 1 > MAX_ENDPOINT_BYTES || (Deno.build.os === "windows" && path.length > 256)) {
+    throw new RangeError(
+      `path is too long for a ${Deno.build.os === "windows" ? "pipe name" : "socket path"}: ${path}`,
+    );
+  }
+  return bytes;
+}
 const key = (h: OsHandle) => String(h);
 
 /** Creates an anonymous pipe pair usable with the loop (a unique named pipe on Windows). */
@@ -67,6 +86,8 @@ export function createPipe(): PipePair {
 export function closePipe(pair: PipePair): void {
   if (!pair || typeof pair !== "object") throw new TypeError("pair must be a PipePair");
   const ends = [checkHandle(pair.readEnd, "pair.readEnd"), checkHandle(pair.writeEnd, "pair.writeEnd")];
+  if (closedPairs.has(pair)) return;
+  closedPairs.add(pair);
   for (const h of ends) {
     const rec = pairs.get(key(h));
     if (rec && rec.pair !== pair) continue; // the value now belongs to a newer pair
@@ -87,8 +108,7 @@ export class Pipe extends ByteStream<Pipe> {
    * path on Linux), retrying a busy server until `timeoutMs`.
    */
   static connect(path: string, options?: PipeConnectOptions): Promise<Pipe> {
-    checkString(path, "path");
-    if (path === "") throw new TypeError("path must not be empty");
+    const name = endpointName(path);
     const o = checkOptions<PipeConnectOptions>(options);
     const signal = checkSignal(o.signal);
     const timeoutMs = checkInt(o.timeoutMs, "options.timeoutMs", 0, 0x7fffffff);
@@ -98,7 +118,7 @@ export class Pipe extends ByteStream<Pipe> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return pipe.#connect(path, signal, timeoutMs).then(() => pipe);
+    return pipe.#connect(path, name, signal, timeoutMs).then(() => pipe);
   }
 
   #readEnd = false;
@@ -148,9 +168,13 @@ export class Pipe extends ByteStream<Pipe> {
     this._opened(id);
   }
 
-  async #connect(path: string, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<void> {
+  async #connect(
+    path: string,
+    name: Uint8Array,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+  ): Promise<void> {
     const started = Date.now();
-    const name = new TextEncoder().encode(`${path}\0`);
     let delay = 5;
     this._connecting();
     let reason: CloseReason = "error";
@@ -189,6 +213,11 @@ export class Pipe extends ByteStream<Pipe> {
   override send(data: Uint8Array | readonly Uint8Array[]): "ok" | "pressure" | "closed" {
     if (this.state === "open" && !this.#writeEnd) throw new TypeError("Pipe.send: this pipe end only reads");
     return super.send(data);
+  }
+
+  /** Whether this pipe end writes (false for an adopted read end). */
+  protected override get _writesData(): boolean {
+    return this.#writeEnd;
   }
 
   /** A pipe cannot half-close: closing the writable closes the pipe. */

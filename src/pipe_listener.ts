@@ -10,9 +10,9 @@ import { aioError } from "./errors.ts";
 import type { EventLoop } from "./loop.ts";
 import { Listener } from "./listener.ts";
 import { checkNamedEndpoint } from "./permissions.ts";
-import { Pipe } from "./pipe.ts";
+import { endpointName, Pipe } from "./pipe.ts";
 import { checkLoop, type OsHandle } from "./tcp_connection.ts";
-import { checkInt, checkOptions, checkSignal, checkString } from "./validate.ts";
+import { checkInt, checkOptions, checkSignal } from "./validate.ts";
 
 /** Options of `PipeListener.listen`. */
 export interface PipeListenOptions {
@@ -30,8 +30,7 @@ const DEFAULT_BACKLOG = 511;
 export class PipeListener extends Listener<Pipe, PipeListener> {
   /** Listens on `path`; fails with AddrInUse when it is served already. */
   static listen(path: string, options?: PipeListenOptions): Promise<PipeListener> {
-    checkString(path, "path");
-    if (path === "") throw new TypeError("path must not be empty");
+    endpointName(path);
     const o = checkOptions<PipeListenOptions>(options);
     const signal = checkSignal(o.signal);
     const backlog = checkInt(o.backlog, "options.backlog", 1, 0x7fffffff) ?? DEFAULT_BACKLOG;
@@ -43,7 +42,8 @@ export class PipeListener extends Listener<Pipe, PipeListener> {
       return Promise.reject(error);
     }
     const loop = listener._loop;
-    const id = loop._native.aio_pipe_listen(loop._ptr, new TextEncoder().encode(`${path}\0`), backlog, 0);
+    listener._startListen();
+    const id = loop._native.aio_pipe_listen(loop._ptr, endpointName(path), backlog, 0);
     if (id < 0) return Promise.reject(aioError(id, loop._osError(), `PipeListener.listen ${path}`));
     listener._listening(id);
     return Promise.resolve(listener);

@@ -81,8 +81,10 @@ export class ShutdownCoordinator {
     try {
       await Promise.all(streams.map(async (s) => {
         await s.close();
-        if (forced.has(s) || s._closeReason === "aborted") aborted++;
-        else drained++;
+        // Graceful means flushed and closed by us or by the peer; a reset
+        // or an error is neither drained nor aborted by the coordinator.
+        if (forced.has(s)) aborted++;
+        else if (s._closeReason === "local" || s._closeReason === "peer") drained++;
       }));
     } finally {
       signal?.removeEventListener("abort", forceAll);

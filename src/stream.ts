@@ -78,6 +78,7 @@ export abstract class ByteStream<Self> extends Resource {
   #readable: ReadableStream<Uint8Array> | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
   #inOnError = false;
+  #closeError: AioError | null = null;
 
   /** Validates `config` and binds to `loop`. */
   constructor(config: unknown, loop: EventLoop) {
@@ -262,16 +263,22 @@ export abstract class ByteStream<Self> extends Resource {
     this.#consumer = Consumer.Stream;
     this.#readable = new ReadableStream<Uint8Array>({
       start: (ctl) => {
-        this.#readCtl = ctl;
-        if (this.#ended) ctl.close();
+        // Taken after the end or the close: it ends (or errors) at once.
+        if (this.#closeError) ctl.error(this.#closeError);
+        else if (this.#ended || this.#state === "closed") ctl.close();
+        else this.#readCtl = ctl;
       },
       pull: () => {
         this.#streamFull = false;
         this.#syncReading();
       },
       cancel: () => {
+        // The reader is gone: what arrives is dropped, and the end is still
+        // seen, so the connection closes by itself at the peer's FIN when
+        // nothing else listens for it.
         this.#cancelled = true;
         this.#readCtl = null;
+        this.#streamFull = false;
         this.#syncReading();
       },
     }, new ByteLengthQueuingStrategy({ highWaterMark: READABLE_HIGH_WATER }));
@@ -307,6 +314,9 @@ export abstract class ByteStream<Self> extends Resource {
     // A closeWrite() made while connecting goes out behind those bytes.
     if (this.#shutRequested && this.#shutWaiter) this.#startShutdown();
     this.#syncReading();
+    // The OS may have taken those bytes at once, with no WRITTEN to follow:
+    // wake writers now (after the caller's own continuation, e.g. onConnect).
+    if (early.length) queueMicrotask(() => this.#drained());
   }
 
   /** Marks the stream as connecting (a connect attempt is under way). */
@@ -321,7 +331,8 @@ export abstract class ByteStream<Self> extends Resource {
   protected _connectFailed(reason: CloseReason): void {
     this.#earlySends = [];
     this.#queued = 0;
-    this.#finish(reason);
+    // A loop that closed meanwhile closes its objects without callbacks.
+    this.#finish(reason, null, this._loop.closed);
   }
 
   /** Half-close: flush, then FIN; reading goes on. */
@@ -334,6 +345,11 @@ export abstract class ByteStream<Self> extends Resource {
     this.#shutPromise = new Promise<void>((resolve, reject) => (this.#shutWaiter = { resolve, reject }));
     if (this.#state === "open") this.#startShutdown();
     return this.#shutPromise;
+  }
+
+  /** Whether this stream writes at all (a pipe's read end does not). */
+  protected get _writesData(): boolean {
+    return true;
   }
 
   /** The close reason for a failure code; pipes override EPIPE. */
@@ -413,7 +429,7 @@ export abstract class ByteStream<Self> extends Resource {
 
   #syncReading(): void {
     const want = this.#state === "open" && this.#consumer !== Consumer.None && !this.#paused && !this.#ended &&
-      !this.#streamFull && !this.#cancelled && this.#held.length === 0 && this._id !== 0;
+      !this.#streamFull && this.#held.length === 0 && this._id !== 0;
     if (want === this.#nativeReading) return;
     this.#nativeReading = want;
     this._setNativeReading(want);
@@ -458,6 +474,12 @@ export abstract class ByteStream<Self> extends Resource {
   #written(n: number): void {
     this.#queued -= n;
     this.#bytesWritten += n;
+    this.#drained();
+  }
+
+  // The queue went down: wake write() callers below the high mark, and
+  // fire onWritable at the low mark after a "pressure".
+  #drained(): void {
     if (this.#queued < this.#marks.highWaterMark && this.#writeWaiters.length) {
       const waiters = this.#writeWaiters;
       this.#writeWaiters = [];
@@ -493,7 +515,11 @@ export abstract class ByteStream<Self> extends Resource {
     }
     if (!this.#writeShut) this.#peerEndedFirst = true;
     this._invoke(this.onEnd, this._self);
-    if (this.#writeShut && this.#state === "open") this.#release(this.#peerEndedFirst ? "peer" : "local");
+    // Both directions are done: ours was shut, or this end never writes
+    // (a pipe's read end).
+    if ((this.#writeShut || !this._writesData) && this.#state === "open") {
+      this.#release(this.#peerEndedFirst ? "peer" : "local");
+    }
   }
 
   #startShutdown(): void {
@@ -537,6 +563,7 @@ export abstract class ByteStream<Self> extends Resource {
     if (this.#state === "closed") return;
     this.#setState("closed");
     this.#closeReason = reason;
+    this.#closeError = error;
     this._detach();
     this.#nativeReading = false;
     this.#held = [];
@@ -545,7 +572,9 @@ export abstract class ByteStream<Self> extends Resource {
     this.#writeWaiters = [];
     for (const w of waiters) w.reject(failure);
     if (this.#shutWaiter) {
-      this.#shutWaiter.reject(failure);
+      // A graceful close flushed and sent FIN: the half-close happened.
+      if (!error && (reason === "local" || reason === "peer")) this.#shutWaiter.resolve();
+      else this.#shutWaiter.reject(error ?? this.#closedError("closeWrite"));
       this.#shutWaiter = null;
     }
     if (this.#readCtl) {

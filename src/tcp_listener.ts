@@ -7,7 +7,7 @@
  */
 import { decodeAddr, encodeAddr, hostPort, type NetAddress, parseIp } from "./address.ts";
 import { Flags } from "../ffi/records.ts";
-import { aioError } from "./errors.ts";
+import { aioError, Code } from "./errors.ts";
 import type { EventLoop } from "./loop.ts";
 import { Listener } from "./listener.ts";
 import { checkNet } from "./permissions.ts";
@@ -52,12 +52,10 @@ export class TcpListener extends Listener<TcpConnection, TcpListener> {
     return listener.listen(host, port, options).then(() => listener);
   }
 
-  /** Receives every accepted raw socket (then onConnection is not called); the callee adopts or closes it. */
-  onAccept: ((listener: TcpListener, handle: OsHandle) => void) | null = null;
+  #onAccept: ((listener: TcpListener, handle: OsHandle) => void) | null = null;
 
   #backlog: number;
   #accepts: number;
-  #listened = false;
   #local: NetAddress | null = null;
 
   private constructor(config: TcpListenerConfig | undefined, loop: EventLoop | undefined) {
@@ -84,6 +82,16 @@ export class TcpListener extends Listener<TcpConnection, TcpListener> {
     return 0;
   }
 
+  /** Receives every accepted raw socket (then onConnection is not called); the callee adopts or closes it. */
+  get onAccept(): ((listener: TcpListener, handle: OsHandle) => void) | null {
+    return this.#onAccept;
+  }
+  set onAccept(fn: ((listener: TcpListener, handle: OsHandle) => void) | null) {
+    if (fn !== null && typeof fn !== "function") throw new TypeError("TcpListener.onAccept must be a function or null");
+    this.#onAccept = fn;
+    this._callbacksChanged();
+  }
+
   /** The effective port once listening (port 0 picks one). */
   get localPort(): number {
     return this.#local?.port ?? 0;
@@ -101,7 +109,6 @@ export class TcpListener extends Listener<TcpConnection, TcpListener> {
     checkPort(port, "port");
     const o = checkOptions<ListenOptions>(options);
     const signal = checkSignal(o.signal);
-    if (this.#listened) throw new TypeError("TcpListener.listen: already listening");
     if (signal?.aborted) return Promise.reject(signal.reason);
     const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
     const h = bare === "" ? "0.0.0.0" : bare;
@@ -110,7 +117,7 @@ export class TcpListener extends Listener<TcpConnection, TcpListener> {
     } catch (error) {
       return Promise.reject(error);
     }
-    this.#listened = true;
+    this._startListen();
     return this.#listen(h, port, o.ipv6Only === true, signal);
   }
 
@@ -119,33 +126,33 @@ export class TcpListener extends Listener<TcpConnection, TcpListener> {
       const ip = parseIp(host);
       const addr = ip ?? (await resolveHost(host, 0))[0];
       if (signal?.aborted) throw signal.reason;
-      if (this._disposed) throw new TypeError("TcpListener.listen: the listener was disposed");
+      if (this._closed) throw aioError(Code.EBADID, 0, "TcpListener.listen: the listener was closed");
       const loop = this._loop;
       const flags = ipv6Only ? Flags.V6ONLY : 0;
       const id = loop._native.aio_tcp_listen(loop._ptr, encodeAddr(addr, port), this.#backlog, flags, this.#accepts);
       if (id < 0) throw aioError(id, loop._osError(), `listen ${hostPort(host, port)}`);
-      this._listening(id);
+      if (!this._listening(id)) throw aioError(Code.EBADID, 0, "TcpListener.listen: the listener was closed");
       const buf = new Uint8Array(24);
       if (loop._native.aio_address(loop._ptr, id, 0, buf) === 0) {
         const a = decodeAddr(buf);
         this.#local = { hostname: a.hostname, port: a.port, family: a.family };
       }
     } catch (error) {
-      this.#listened = false;
+      this._listenFailed();
       throw error;
     }
   }
 
   /** onAccept, when set, takes the raw socket. */
   protected override _takeRaw(handle: OsHandle): boolean {
-    if (!this.onAccept) return false;
-    this._invoke(this.onAccept, this, handle);
+    if (!this.#onAccept) return false;
+    this._invoke(this.#onAccept, this, handle);
     return true;
   }
 
   /** A callback takes every connection. */
   protected override _hasCallback(): boolean {
-    return this.onAccept !== null || super._hasCallback();
+    return this.#onAccept !== null || super._hasCallback();
   }
 
   /** Adopts an accepted socket. */

@@ -230,3 +230,43 @@ Deno.test("after the default loop is closed, EventLoop.default is a new, working
   assert.throws(() => TcpListener.create(undefined, old), TypeError, "a closed loop is refused");
   l.close();
 });
+
+Deno.test("onConnection set after connections queued receives them, and accepting resumes", async () => {
+  // Regression: queued connections never reached a late onConnection and
+  // a full queue never resumed accepting.
+  const l = await TcpListener.listen("127.0.0.1", 0, { config: { backlog: 1 } });
+  const clients = [];
+  for (let i = 0; i < 3; i++) clients.push(await TcpConnection.connect("127.0.0.1", l.localPort));
+  await sleep(100);
+  let got = 0;
+  l.onConnection = (_l, c) => {
+    got++;
+    c.dispose();
+  };
+  for (let i = 0; i < 3; i++) clients.push(await TcpConnection.connect("127.0.0.1", l.localPort, { timeoutMs: 5000 }));
+  const deadline = Date.now() + 10_000;
+  while (got < 6 && Date.now() < deadline) await sleep(5);
+  assert.equal(got, 6);
+  for (const c of clients) c.abort();
+  l.close();
+});
+
+Deno.test("accept() on a listener that never listened rejects", async () => {
+  const l = TcpListener.create();
+  await assert.rejects(l.accept(), TypeError);
+  l.close();
+});
+
+Deno.test("loop.close() during a connect's resolution fires no callback", async () => {
+  const loop = new EventLoop();
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  const c = TcpConnection.create(undefined, loop);
+  let calls = 0;
+  c.onClose = () => calls++;
+  const attempt = c.connect("localhost", l.localPort);
+  await loop.close();
+  await assert.rejects(attempt);
+  await sleep(20);
+  assert.equal(calls, 0);
+  l.close();
+});

@@ -104,3 +104,32 @@ Deno.test("a writer whose reader is gone closes with reason peer", async () => {
   }
   assert.equal(await within(reason, 10_000, "writer closes"), "peer");
 });
+
+Deno.test("a read end whose readable is in use closes with peer after the writer's end", async () => {
+  // Regression: a read-only end stayed open forever (it can never write).
+  const { reader, writer } = pair();
+  const reason = new Promise<CloseReason>((r) => (reader.onClose = (_p, why) => r(why)));
+  writer.send(new Uint8Array(5));
+  await writer.close();
+  let n = 0;
+  for await (const chunk of reader.readable) n += chunk.length;
+  assert.equal(n, 5);
+  assert.equal(await within(reason, 5_000, "reader closes"), "peer");
+});
+
+Deno.test("closePipe twice closes nothing the second time", async () => {
+  // Regression: the second call closed descriptors the OS had given to others.
+  const p = createPipe();
+  closePipe(p);
+  const q = createPipe(); // likely reuses the same handle values
+  closePipe(p);
+  const r = Pipe.create();
+  r.adoptRead(q.readEnd);
+  const w = Pipe.create();
+  w.adoptWrite(q.writeEnd);
+  const got = new Promise<number>((res) => (r.onData = (_r, d) => res(d.length)));
+  w.send(new Uint8Array(3));
+  assert.equal(await within(got, 5_000, "q still works"), 3);
+  r.dispose();
+  w.dispose();
+});

@@ -58,3 +58,20 @@ Deno.test("shutdown aborts a connection whose peer never reads when the signal f
   reader.abort();
   stuck.abort();
 });
+
+Deno.test("a connection reset during shutdown counts as neither drained nor aborted", async () => {
+  const coord = new ShutdownCoordinator();
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  const accepted = l.accept();
+  const peer = await TcpConnection.connect("127.0.0.1", l.localPort);
+  const server = await accepted;
+  server.track(coord);
+  peer.pauseReading();
+  peer.onData = () => {};
+  server.send(new Uint8Array(16 << 20)); // cannot drain while the peer is paused
+  const result = coord.shutdown();
+  setTimeout(() => peer.abort(), 50);
+  assert.deepEqual(await within(result, 20_000, "shutdown"), { drained: 0, aborted: 0 });
+  assert.equal(server._closeReason, "reset");
+  l.close();
+});

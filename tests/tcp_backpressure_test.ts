@@ -86,3 +86,19 @@ Deno.test("pause/resume with 8 MiB in flight delivers nothing while paused and a
   await server.close();
   listener.close();
 });
+
+Deno.test("bytes sent while connecting that the OS takes at once still wake write() and onWritable", async () => {
+  // Regression: the queue emptied with no WRITTEN record, so nobody woke.
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  l.onConnection = (_l, s) => (s.onData = () => {});
+  const c = TcpConnection.create({ highWaterMark: 10, lowWaterMark: 0 });
+  const connected = c.connect("127.0.0.1", l.localPort);
+  const writable = new Promise<void>((r) => (c.onWritable = () => r()));
+  const w = c.write(new Uint8Array(20)); // "pressure" while connecting
+  await connected;
+  await within(w, 5_000, "write");
+  await within(writable, 5_000, "onWritable");
+  assert.equal(c.sendQueueLen, 0);
+  await c.close();
+  l.close();
+});

@@ -175,3 +175,37 @@ Deno.test("closeWrite() while connecting half-closes once connected, after the b
   c.abort();
   l.close();
 });
+
+Deno.test("readable taken after the connection closed ends at once", async () => {
+  // Regression: the stream stayed open forever.
+  const { listener, client, server } = await pair();
+  await client.close();
+  const { done } = await within(client.readable.getReader().read(), 5_000, "read");
+  assert.equal(done, true);
+  await server.close();
+  listener.close();
+});
+
+Deno.test("closeWrite() then close(): the closeWrite promise resolves once the FIN is out", async () => {
+  // Regression: the graceful close rejected it with BrokenPipe.
+  const { listener, client, server } = await pair();
+  server.onData = () => {};
+  server.onEnd = () => {};
+  client.send(new Uint8Array(4 << 20));
+  const shut = client.closeWrite();
+  await within(client.close(), 20_000, "close");
+  await within(shut, 5_000, "closeWrite");
+  await server.close();
+  listener.close();
+});
+
+Deno.test("a cancelled readable still sees the peer's end and the connection closes by itself", async () => {
+  // Regression: cancelling stopped reading, so the FIN was never seen.
+  const { listener, client, server } = await pair();
+  server.send(text("some bytes"));
+  const reason = closed(client);
+  for await (const _chunk of client.readable) break; // cancels the stream
+  await server.close();
+  assert.equal(await within(reason, 10_000, "client closes"), "peer");
+  listener.close();
+});

@@ -146,3 +146,13 @@ Deno.test("close() while connecting rejects the connect and resolves while other
   await assert.rejects(attempt2);
   l.close();
 });
+
+Deno.test("close() during listen() of a hostname rejects the listen and leaves no socket", async () => {
+  // Regression: the listen went on after the resolve and opened an orphan.
+  const l = TcpListener.create();
+  const listening = l.listen("localhost", 0);
+  l.close();
+  await assert.rejects(listening, Deno.errors.BadResource);
+  assert.equal(l.isOpen, false);
+  assert.throws(() => l.listen("127.0.0.1", 0), TypeError, "a closed listener cannot listen again");
+});

@@ -104,3 +104,11 @@ Deno.test({
     assert.equal(await answerPrompt(source, "y"), "RESULT granted");
   },
 });
+
+Deno.test("a named endpoint path that is too long throws RangeError synchronously", async () => {
+  const { Pipe, PipeListener } = await import("../mod.ts");
+  const long = Deno.build.os === "windows" ? `\\\\.\\pipe\\${"x".repeat(300)}` : `/tmp/${"x".repeat(200)}.sock`;
+  assert.throws(() => PipeListener.listen(long), { name: "RangeError", message: /path/ });
+  assert.throws(() => Pipe.connect(long), { name: "RangeError", message: /path/ });
+  assert.throws(() => Pipe.connect(""), TypeError);
+});
