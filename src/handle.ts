@@ -83,11 +83,6 @@ export abstract class Resource implements LoopTarget {
     if (this._id) this._loop._setRef(this._id, false);
   }
 
-  /** Whether the object keeps the process alive. */
-  protected get _isRef(): boolean {
-    return this.#ref;
-  }
-
   /**
    * Calls a user callback. A throw is reported to `onError` when there is
    * one, else to the loop; the caller then closes this object with reason

@@ -200,7 +200,7 @@ export class EventLoop extends EventTarget {
     this.#unref.clear();
     this.#refs = 0;
     this.#clearTimer();
-    if (this.#state === "parked") this.#n.aio_loop_wake(this.#ptr);
+    this.#release();
     if (this.#state === "scheduled") this.#state = "idle";
     while (this.#state !== "idle") await new Promise<void>((r) => this.#idleWaiters.push(r));
     this.#closed = true;

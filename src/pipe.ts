@@ -121,7 +121,6 @@ export class Pipe extends ByteStream<Pipe> {
     return pipe.#connect(path, name, signal, timeoutMs).then(() => pipe);
   }
 
-  #readEnd = false;
   #writeEnd = false;
 
   private constructor(config: PipeConfig | undefined, loop: EventLoop | undefined) {
@@ -162,7 +161,6 @@ export class Pipe extends ByteStream<Pipe> {
     if (id < 0) throw aioError(id, loop._osError(), `Pipe.${what}`);
     const rec = pairs.get(key(h));
     if (rec) rec.adopted = true;
-    this.#readEnd = (flags & Flags.READABLE) !== 0;
     this.#writeEnd = (flags & Flags.WRITABLE) !== 0;
     this._attach(id);
     this._opened(id);
@@ -187,7 +185,7 @@ export class Pipe extends ByteStream<Pipe> {
         const loop = this._loop;
         const id = loop._native.aio_pipe_connect(loop._ptr, name);
         if (id >= 0) {
-          this.#readEnd = this.#writeEnd = true;
+          this.#writeEnd = true;
           this._attach(id);
           this._opened(id);
           return;
@@ -228,11 +226,6 @@ export class Pipe extends ByteStream<Pipe> {
   /** A broken pipe means the other end went away. */
   protected override _reasonFor(code: number): CloseReason {
     return code === Code.EPIPE ? "peer" : super._reasonFor(code);
-  }
-
-  /** Whether this pipe reads (false for an adopted write end). */
-  get readsData(): boolean {
-    return this.#readEnd;
   }
 }
 

@@ -211,7 +211,7 @@ export abstract class ByteStream<Self> extends Resource {
       this._cancelConnect();
       this.#finish(reason);
     } else {
-      this.#setState("closing");
+      this.#state = "closing";
       this.#closeReason = reason;
       const r = this._loop._native.aio_close(this._loop._ptr, this._id, CloseMode.GRACEFUL);
       if (r < 0) this.#release(reason);
@@ -302,7 +302,7 @@ export abstract class ByteStream<Self> extends Resource {
   /** The handle is connected (or adopted): start the stream proper. */
   protected _opened(id: number): void {
     if (this._id !== id) this._attach(id);
-    this.#setState("open");
+    this.#state = "open";
     const n = this._loop._native;
     n.aio_read_budget(this._loop._ptr, id, this.#marks.readBufferSize);
     const early = this.#earlySends;
@@ -321,7 +321,7 @@ export abstract class ByteStream<Self> extends Resource {
 
   /** Marks the stream as connecting (a connect attempt is under way). */
   protected _connecting(): void {
-    this.#setState("connecting");
+    this.#state = "connecting";
   }
 
   /** Subclasses stop a connect attempt here (close its native handle). */
@@ -387,10 +387,6 @@ export abstract class ByteStream<Self> extends Resource {
   }
 
   // --- internals --------------------------------------------------------
-
-  #setState(s: SocketState): void {
-    this.#state = s;
-  }
 
   // Reports a callback's error; true when it was onError itself that threw.
   #onErrorReport(error: unknown): boolean {
@@ -561,7 +557,7 @@ export abstract class ByteStream<Self> extends Resource {
 
   #finish(reason: CloseReason, error: AioError | null = null, silent = false): void {
     if (this.#state === "closed") return;
-    this.#setState("closed");
+    this.#state = "closed";
     this.#closeReason = reason;
     this.#closeError = error;
     this._detach();
@@ -600,9 +596,4 @@ export abstract class ByteStream<Self> extends Resource {
       this.#onErrorReport(e);
     }
   }
-}
-
-/** The POSIX code of a failure (for messages). */
-export function failureCode(status: number): string {
-  return codeName(Math.abs(status));
 }

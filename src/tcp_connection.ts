@@ -4,8 +4,7 @@
  * @module
  */
 import { decodeAddr, encodeAddr, hostPort, type NetAddress } from "./address.ts";
-import { Flags, RecordKind } from "../ffi/records.ts";
-import { CloseMode } from "../ffi/records.ts";
+import { CloseMode, Flags, RecordKind } from "../ffi/records.ts";
 import { aioError, timedOut } from "./errors.ts";
 import { EventLoop, u64 } from "./loop.ts";
 import { checkNet } from "./permissions.ts";

@@ -135,7 +135,7 @@ Deno.test("close while reads, writes, connects and accepts are pending: no crash
     server.pauseReading();
     client.onData = () => late++;
     client.send(new Uint8Array(4 << 20));
-    // A connect in flight to a port that will never answer in time.
+    // A connect in flight, aborted before its outcome is known.
     const connecting = TcpConnection.create(undefined, loop);
     const attempt = connecting.connect("127.0.0.1", listener.localPort);
     connecting.abort();

@@ -112,7 +112,6 @@ struct aio_loop {
   uint32_t arena_used;
   aio_handle *pending_head;
   aio_handle *pending_tail;
-  int in_dispatch;
   int32_t os_error;
   int32_t zombies; /* released handles whose OS operations still drain */
   backend_loop *backend;

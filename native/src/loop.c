@@ -64,23 +64,22 @@ AIO_EXPORT int32_t aio_loop_wake(aio_loop *loop) {
 }
 
 AIO_EXPORT int32_t aio_loop_dispatch(aio_loop *loop) {
-  int budget;
+  const aio_handle *h;
+  size_t turns = 0;
   RETURN_IF(!loop, AIO_EINVAL);
   loop->record_count = 0;
   loop->arena_used = 0;
-  loop->in_dispatch = 1;
   backend_loop_harvest(loop);
   /* Each handle on the list at the start gets one turn; one that still has
    * work goes to the back and waits for the next dispatch, so a busy
    * connection cannot starve the others. */
-  for (budget = 0; loop->pending_head; budget++) {
-    aio_handle *h = loop->pending_head;
-    if (records_room(loop) < RECORD_RESERVE) break;
-    loop_unpend(loop, h);
-    if (backend_process(loop, h)) loop_pend(loop, h);
-    if (budget > (int)loop->table.cap + loop->zombies + 1) break;
+  for (h = loop->pending_head; h; h = h->pending_next) turns++;
+  while (turns-- > 0 && loop->pending_head &&
+         records_room(loop) >= RECORD_RESERVE) {
+    aio_handle *next = loop->pending_head;
+    loop_unpend(loop, next);
+    if (backend_process(loop, next)) loop_pend(loop, next);
   }
-  loop->in_dispatch = 0;
   return loop->record_count;
 }
 

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "win.h"
-#include "../net.h"
 
 #define HOST_MAX 1024
 

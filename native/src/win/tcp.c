@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "win.h"
-#include "../net.h"
 
 #include <mstcpip.h>
 

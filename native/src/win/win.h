@@ -10,19 +10,11 @@
 #ifndef AIO_WIN_H
 #define AIO_WIN_H
 
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#ifndef _WIN32_WINNT
-#define _WIN32_WINNT 0x0601
-#endif
+/* Winsock first (with the Windows version the backend needs). */
+#include "../net.h"
 
-#include <winsock2.h>
-#include <ws2tcpip.h>
 #include <windows.h>
 #include <mswsock.h>
-
-#include "../internal.h"
 
 /* Wine completes cancelled socket operations with this instead of 995. */
 #ifndef ERROR_HANDLES_CLOSED
