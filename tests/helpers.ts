@@ -65,22 +65,31 @@ export class Sink {
   }
 }
 
-/** Runs a Deno script in a subprocess with the given permissions; bounded by `ms`. */
-export async function runScript(
-  source: string,
-  ms: number,
-  flags: string[] = ["--allow-ffi", "--allow-read", "--allow-env"],
-): Promise<{ code: number; stdout: string; stderr: string; elapsed: number }> {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/script.ts`;
-  const modUrl = new URL("../mod.ts", import.meta.url).href;
-  await Deno.writeTextFile(file, source.replaceAll("MOD_URL", modUrl));
+/**
+ * What a runtime or Wine prints when a process faults, panics or aborts:
+ * such output fails a test even when the process's own tests passed.
+ */
+export const FAULT_PATTERN =
+  /Unhandled (page fault|exception)|starting debugger|Deno has panicked|panicked at|Fatal process|# Fatal error|Segmentation fault|Access violation|c0000409|c0000005/i;
+
+/** The outcome of a subprocess started by `runScript`/`runDeno`. */
+export interface RunResult {
+  code: number;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  elapsed: number;
+}
+
+/**
+ * Runs `deno <args>` (this same deno, or deno.exe) in a subprocess, bounded by
+ * `ms` (killed after it). Use `assertCleanExit` on the result: a subprocess
+ * that crashes or faults at exit fails the test.
+ */
+export async function runDeno(args: string[], ms: number, env?: Record<string, string>): Promise<RunResult> {
   const started = Date.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...flags, file],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped", stdin: "null", env })
+    .spawn();
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
@@ -92,13 +101,47 @@ export async function runScript(
     const out = await child.output();
     return {
       code: out.code,
+      signal: out.signal,
       stdout: new TextDecoder().decode(out.stdout),
       stderr: new TextDecoder().decode(out.stderr),
       elapsed: Date.now() - started,
     };
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** Runs a Deno script in a subprocess with the given permissions; bounded by `ms`. */
+export async function runScript(
+  source: string,
+  ms: number,
+  flags: string[] = ["--allow-ffi", "--allow-read", "--allow-env"],
+  subcommand: "run" | "test" | "bench" = "run",
+): Promise<RunResult> {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/script${subcommand === "run" ? "" : `_${subcommand}`}.ts`;
+  const modUrl = new URL("../mod.ts", import.meta.url).href;
+  await Deno.writeTextFile(file, source.replaceAll("MOD_URL", modUrl));
+  try {
+    return await runDeno([subcommand, "--quiet", ...flags, file], ms);
+  } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Fails unless the subprocess exited with status 0, by itself, and printed
+ * nothing that looks like a fault (a crash at exit after green tests is
+ * still a crash).
+ */
+export function assertCleanExit(r: RunResult, what: string): void {
+  const fault = FAULT_PATTERN.exec(r.stdout + "\n" + r.stderr);
+  if (r.code !== 0 || r.signal !== null || fault) {
+    throw new Error(
+      `${what}: exit status ${r.code}${r.signal ? `, signal ${r.signal}` : ""}${
+        fault ? `, fault printed: "${fault[0]}"` : ""
+      }\n--- stdout\n${r.stdout.slice(-2000)}\n--- stderr\n${r.stderr.slice(-4000)}`,
+    );
   }
 }
 

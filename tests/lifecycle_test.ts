@@ -1,7 +1,7 @@
 /** ref/unref, dispose, async dispose, errors without a handler, listener options. */
 import assert from "node:assert/strict";
 import { EventLoop, Pipe, ShutdownCoordinator, TcpConnection, TcpListener } from "../mod.ts";
-import { pipePath, runScript, sleep, within } from "./helpers.ts";
+import { assertCleanExit, pipePath, runScript, sleep, within } from "./helpers.ts";
 import { PipeListener } from "../mod.ts";
 
 Deno.test("unref'd objects still get their events while something else keeps the process alive", async () => {
@@ -121,7 +121,7 @@ Deno.test("a dual-stack [::] listener accepts IPv4; ipv6Only refuses it", async 
     30_000,
     ["--allow-ffi", "--allow-read", "--allow-env", "--allow-net=[::],127.0.0.1"],
   );
-  assert.equal(r.code, 0, r.stderr);
+  assertCleanExit(r, "subprocess");
   assert.deepEqual(r.stdout.trim().split("\n"), ["6 ::ffff:127.0.0.1", "ConnectionRefused"]);
 });
 

@@ -4,7 +4,7 @@ import { native } from "../ffi/library.ts";
 import { CloseMode } from "../ffi/records.ts";
 import { aioError, Code } from "../src/errors.ts";
 import { EventLoop, TcpConnection, TcpListener } from "../mod.ts";
-import { isWindows, runScript, within } from "./helpers.ts";
+import { assertCleanExit, isWindows, runScript, within } from "./helpers.ts";
 
 Deno.test("default loop backend is iocp on Windows and epoll on Linux", () => {
   assert.equal(EventLoop.default.backend, isWindows ? "iocp" : "epoll");
@@ -114,7 +114,7 @@ Deno.test("a process that closed its only handle exits by itself", async () => {
     "--allow-env",
     "--allow-net=127.0.0.1",
   ]);
-  assert.equal(r.code, 0, r.stderr);
+  assertCleanExit(r, "subprocess");
   assert.match(r.stdout, /done (epoll|iocp)/);
   assert.ok(r.elapsed < 20_000, `exited after ${r.elapsed} ms`);
 });
@@ -126,7 +126,7 @@ Deno.test("a process whose only handle is unref'd exits by itself", async () => 
     "--allow-env",
     "--allow-net=127.0.0.1",
   ]);
-  assert.equal(r.code, 0, r.stderr);
+  assertCleanExit(r, "subprocess");
   assert.match(r.stdout, /done/);
   assert.ok(r.elapsed < 20_000, `exited after ${r.elapsed} ms`);
 });

@@ -1,7 +1,7 @@
 /** Invalid arguments throw synchronously, naming the argument; permissions are checked. */
 import assert from "node:assert/strict";
 import { TcpConnection, TcpListener } from "../mod.ts";
-import { runScript } from "./helpers.ts";
+import { assertCleanExit, runScript } from "./helpers.ts";
 
 Deno.test("invalid arguments throw synchronously and name the argument", () => {
   const conn = TcpConnection.create();
@@ -36,7 +36,7 @@ Deno.test("listen and connect without net permission fail with NotCapable", asyn
     30_000,
     ["--allow-ffi", "--allow-read", "--allow-env", "--allow-net=127.0.0.2"],
   );
-  assert.equal(r.code, 0, r.stderr);
+  assertCleanExit(r, "subprocess");
   assert.equal(r.stdout.trim().split("\n").join(","), "NotCapable,NotCapable");
 });
 
@@ -55,7 +55,7 @@ Deno.test("a named endpoint without read/write permission for its path fails wit
     ["--allow-ffi", `--allow-read`, "--allow-env"],
   );
   await Deno.remove(dir, { recursive: true });
-  assert.equal(r.code, 0, r.stderr);
+  assertCleanExit(r, "subprocess");
   assert.equal(r.stdout.trim().split("\n").join(","), "NotCapable,NotCapable");
 });
 

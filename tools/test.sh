@@ -90,10 +90,14 @@ bounded() {
   rm -f "$pidfile" "$rcfile"
 }
 
+# What a faulting, panicking or aborting process prints (Wine, Deno, V8);
+# tests/helpers.ts FAULT_PATTERN is the same list for subprocesses.
+FAULT_RE='Unhandled (page fault|exception)|starting debugger|Deno has panicked|panicked at|Fatal process|# Fatal error|Segmentation fault|Access violation'
+
 # account NAME LOG SECONDS: add the suite's counts from Deno's closing line
 # ("ok | 12 passed (3 steps) | 0 failed (2s)") to the totals.
 account() {
-  local name=$1 log=$2 secs=$3 line passed=0 failed=0 why=""
+  local name=$1 log=$2 secs=$3 line passed=0 failed=0 why="" fault
   line=$(tr -d '\r' <"$log" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n 1 || true)
   if [[ $line =~ ^(ok|FAILED)\ \|\ ([0-9]+)\ passed.*\|\ ([0-9]+)\ failed ]]; then
     passed=${BASH_REMATCH[2]} failed=${BASH_REMATCH[3]}
@@ -104,6 +108,13 @@ account() {
   elif [[ $rc -ne 0 && $failed -eq 0 ]]; then why="${why:+$why, }exit status $rc"
   fi
   if [[ -n $why && $failed -eq 0 ]]; then failed=1; fi
+  # A process that faults after its tests passed is a failure all the same.
+  # (Output that a test prints on purpose is never in this form.)
+  fault=$(tr -d '\r' <"$log" | grep -E -m 1 "$FAULT_RE" || true)
+  if [[ -n $fault ]]; then
+    why="${why:+$why, }fault printed: ${fault:0:160}"
+    failed=$((failed + 1))
+  fi
   # A killed run leaves its last line unterminated.
   if [[ -n $(tail -c 1 "$log") ]]; then echo; fi
   echo "--- $name: $passed passed, $failed failed (${secs}s)${why:+; $why}; log: ${log#"$REPO"/}"

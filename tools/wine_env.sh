@@ -215,6 +215,16 @@ step_prefix() {
   echo "hard-linked $n prefix files to Wine's own copies in $src"
 }
 
+step_nodebugger() {
+  # Wine's default AeDebug entry starts winedbg on an unhandled exception,
+  # which can wait forever for a debugger session: a crash then hangs a test
+  # run instead of failing it. Without a debugger the process ends with its
+  # exception code, and the fault message is still printed.
+  wine_env_chroot "$C_WINE" reg delete 'HKLM\Software\Microsoft\Windows NT\CurrentVersion\AeDebug' /v Debugger /f ||
+    true
+  wine_env_chroot "$C_WINE" reg add 'HKLM\Software\Microsoft\Windows NT\CurrentVersion\AeDebug' /v Auto /d 0 /f
+}
+
 step_deno() {
   local tmp=$WINE_CACHE/npm-pack tgz
   rm -rf "$tmp"; mkdir -p "$tmp"
@@ -262,6 +272,8 @@ wine_env_setup_locked() {
   wine_env_step packages "install wine64 in the chroot (~20 s)" step_packages "$r$C_WINE"
   wine_env_step config "write /etc/hosts" step_config "$r$C_REPO"
   wine_env_step prefix "create the Wine prefix (~10 s)" step_prefix "$r$C_PREFIX/system.reg"
+  wine_env_step nodebugger "no debugger on a crash (a crash ends the process)" step_nodebugger \
+    "$r$C_PREFIX/system.reg"
   wine_env_step "deno-$WINE_DENO_VERSION" "fetch deno.exe $WINE_DENO_VERSION (npm pack)" step_deno "$r$C_DENO"
   wine_env_step "check-$WINE_DENO_VERSION" "check deno.exe --version under Wine" step_check "$r$C_DENO"
 }
