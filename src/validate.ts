@@ -15,9 +15,17 @@ export function checkPort(port: unknown, name = "port", allowZero = true): numbe
   return port;
 }
 
-/** A non-empty string. */
+/**
+ * A string that will cross into C (a host, a path, a pipe name). C stops at
+ * a NUL, and TextEncoder turns a lone surrogate into U+FFFD, while Deno's
+ * permission check sees the whole JS string: either would let the check
+ * approve one name and the OS open another. So both are refused here,
+ * before any permission check.
+ */
 export function checkString(value: unknown, name: string): string {
   if (typeof value !== "string") throw new TypeError(`${name} must be a string, got ${typeof value}`);
+  if (value.includes("\0")) throw new TypeError(`${name} must not contain a NUL character`);
+  if (!value.isWellFormed()) throw new TypeError(`${name} must be well-formed UTF-16 (it has a lone surrogate)`);
   return value;
 }
 

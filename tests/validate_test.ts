@@ -1,6 +1,6 @@
 /** Invalid arguments throw synchronously, naming the argument; permissions are checked. */
 import assert from "node:assert/strict";
-import { TcpConnection, TcpListener } from "../mod.ts";
+import { Pipe, PipeListener, TcpConnection, TcpListener } from "../mod.ts";
 import { assertCleanExit, runScript } from "./helpers.ts";
 
 Deno.test("invalid arguments throw synchronously and name the argument", () => {
@@ -111,4 +111,75 @@ Deno.test("a named endpoint path that is too long throws RangeError synchronousl
   assert.throws(() => PipeListener.listen(long), { name: "RangeError", message: /path/ });
   assert.throws(() => Pipe.connect(long), { name: "RangeError", message: /path/ });
   assert.throws(() => Pipe.connect(""), TypeError);
+});
+
+Deno.test("a NUL or a lone surrogate in a host, path or pipe name is a synchronous TypeError", () => {
+  const path = Deno.build.os === "windows" ? "\\\\.\\pipe\\aio-test-13" : "/tmp/aio-x.sock";
+  const bad = [`${path}\0/../../allowed/x`, `\0`, `${path}\ud800`];
+  for (const p of bad) {
+    assert.throws(() => Pipe.connect(p), { name: "TypeError", message: /^path must/ }, JSON.stringify(p));
+    assert.throws(() => PipeListener.listen(p), { name: "TypeError", message: /^path must/ }, JSON.stringify(p));
+  }
+  for (const h of ["127.0.0.1\0evil", "localhost\0", "\0", "local\udc00host"]) {
+    const conn = TcpConnection.create();
+    assert.throws(() => conn.connect(h, 80), { name: "TypeError", message: /^host must/ }, JSON.stringify(h));
+    assert.equal(conn.state, "detached", "nothing half done");
+    assert.throws(() => TcpConnection.connect(h, 80), { name: "TypeError", message: /^host must/ });
+    const l = TcpListener.create();
+    assert.throws(() => l.listen(h, 0), { name: "TypeError", message: /^host must/ });
+    assert.throws(() => TcpListener.listen(h, 0), { name: "TypeError", message: /^host must/ });
+    l.dispose();
+  }
+});
+
+Deno.test("a NUL cannot carry a named endpoint past the permission scope", async () => {
+  // The server lives outside the only directory the subprocess may use; the
+  // NUL trick names a path inside it for the permission check.
+  const allowed = await Deno.makeTempDir();
+  const outside = await Deno.makeTempDir();
+  const target = Deno.build.os === "windows" ? "\\\\.\\pipe\\aio-test-14" : `${outside}/srv.sock`;
+  const server = await PipeListener.listen(target);
+  let accepted = 0;
+  server.onConnection = (_l, p) => {
+    accepted++;
+    p.send(new TextEncoder().encode("secret"));
+  };
+  try {
+    const trick = `${target}\0/../../${allowed.replaceAll("\\", "/")}/x`;
+    const r = await runScript(
+      `
+      import { Pipe, PipeListener } from "MOD_URL";
+      const trick = ${JSON.stringify(trick)};
+      for (const f of [() => Pipe.connect(trick), () => PipeListener.listen(trick), () => Pipe.connect(${
+        JSON.stringify(target)
+      })]) {
+        try { await f(); console.log("connected"); } catch (e) { console.log(e.constructor.name); }
+      }
+    `,
+      30_000,
+      ["--allow-ffi", "--allow-read=" + allowed + "," + Deno.cwd(), "--allow-write=" + allowed, "--allow-env"],
+    );
+    assertCleanExit(r, "subprocess");
+    assert.equal(r.stdout.trim().split("\n").join(","), "TypeError,TypeError,NotCapable");
+    assert.equal(accepted, 0, "the server outside the scope saw no client");
+  } finally {
+    await server.close();
+    await Deno.remove(allowed, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("a NUL in a host is refused under a scoped --allow-net too", async () => {
+  const r = await runScript(
+    `
+    import { TcpConnection, TcpListener } from "MOD_URL";
+    for (const f of [() => TcpConnection.connect("127.0.0.1\\0evil", 9), () => TcpListener.listen("127.0.0.1\\0x", 0)]) {
+      try { await f(); console.log("granted?"); } catch (e) { console.log(e.constructor.name + ":" + e.message); }
+    }
+  `,
+    30_000,
+    ["--allow-ffi", "--allow-read", "--allow-env", "--allow-net=127.0.0.1"],
+  );
+  assertCleanExit(r, "subprocess");
+  assert.equal(r.stdout.trim(), "TypeError:host must not contain a NUL character\n".repeat(2).trim());
 });
