@@ -352,9 +352,15 @@ export abstract class ByteStream<Self> extends Resource {
     return true;
   }
 
-  /** The close reason for a failure code; pipes override EPIPE. */
+  /**
+   * The close reason for a failure code. A peer that went away is not a
+   * failure of the connection: a reset, an abort, or EPIPE (a send after the
+   * peer closed, which Linux reports instead of the reset once the reset was
+   * seen) end it with "reset", reported through onClose only; "error" is
+   * what reaches onError (or the global handler). Pipes override EPIPE.
+   */
   protected _reasonFor(code: number): CloseReason {
-    return code === Code.ECONNRESET || code === Code.ECONNABORTED ? "reset" : "error";
+    return code === Code.ECONNRESET || code === Code.ECONNABORTED || code === Code.EPIPE ? "reset" : "error";
   }
 
   /** Handles a record of the loop (internal). */

@@ -209,3 +209,51 @@ Deno.test("a cancelled readable still sees the peer's end and the connection clo
   assert.equal(await within(reason, 10_000, "client closes"), "peer");
   listener.close();
 });
+
+Deno.test("a client that leaves mid-send closes the server connection quietly (EPIPE is a reset, not an error)", async () => {
+  // The server (sending 64 MiB) has onData and onClose but no onError: a departing peer must
+  // not reach the global error handler (it killed the server process).
+  const uncaught: unknown[] = [];
+  const onUncaught = (e: ErrorEvent) => {
+    e.preventDefault();
+    uncaught.push(e.error);
+  };
+  globalThis.addEventListener("error", onUncaught);
+  const listener = await TcpListener.listen("127.0.0.1", 0);
+  const seen: string[] = [];
+  try {
+    for (let round = 0; round < 5; round++) {
+      const accepted = listener.accept();
+      const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.localPort });
+      const server = await accepted;
+      server.onData = () => {};
+      const reason = closed(server);
+      const chunk = new Uint8Array(64 * 1024).fill(7);
+      const sending = (async () => {
+        for (let sent = 0; sent < 64 * 1024 * 1024; sent += chunk.length) await server.write(chunk);
+      })().then(() => null, (e: Error & { code?: string }) => e);
+      const buf = new Uint8Array(1000);
+      let got = 0;
+      while (got < 1000) {
+        const n = await client.read(buf.subarray(got));
+        assert.ok(n !== null, "data before the end");
+        got += n;
+      }
+      await client.closeWrite();
+      client.close();
+      const r = await within(reason, 10_000, "server onClose");
+      assert.ok(r === "reset" || r === "peer", `reason ${r}`);
+      const error = await within(sending, 10_000, "writer settles");
+      assert.ok(error !== null, "64 MiB cannot all have been taken");
+      assert.ok(
+        error instanceof Deno.errors.BrokenPipe || error instanceof Deno.errors.ConnectionReset,
+        `write() rejects with BrokenPipe or ConnectionReset, got ${error}`,
+      );
+      seen.push(`${r}/${error.code}`);
+    }
+  } finally {
+    listener.close();
+    globalThis.removeEventListener("error", onUncaught);
+  }
+  assert.deepEqual(uncaught, [], `nothing reached the global error handler (${seen.join(", ")})`);
+});
