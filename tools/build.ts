@@ -32,7 +32,9 @@ const targets: Target[] = [
     dirs: ["native/src", "native/src/unix"],
     // A soname, so programs linked against it look it up by name (not by
     // the build path) along their $ORIGIN runpath.
-    flags: [...common, "-fPIC", "-fvisibility=hidden", "-shared", "-Wl,-soname,libaio.so"],
+    // nodelete: dlclose leaves the library mapped, so a pool thread still
+    // returning from a parked wait never runs unmapped code (win/pin.c).
+    flags: [...common, "-fPIC", "-fvisibility=hidden", "-shared", "-Wl,-soname,libaio.so", "-Wl,-z,nodelete"],
     libs: [],
     smoke: { out: "native/build/linux-x64/smoke", flags: ["-pthread", "-Wl,-rpath,$ORIGIN"] },
   },
@@ -44,7 +46,7 @@ const targets: Target[] = [
     flags: [...common, "-shared", "-static-libgcc"],
     libs: ["-lws2_32", "-lmswsock", "-ladvapi32", "-lntdll", "-lbcrypt"],
     // Runs beside aio.dll, which Windows finds in the program's folder.
-    smoke: { out: "native/build/windows-x64/smoke.exe", flags: ["-static-libgcc"] },
+    smoke: { out: "native/build/windows-x64/smoke.exe", flags: ["-static-libgcc", "-lws2_32"] },
   },
 ];
 

@@ -100,6 +100,10 @@ typedef struct aio_addr {
   uint8_t bytes[16]; /* IPv4 uses the first 4 */
 } aio_addr;
 
+/* A graceful close asked for while a connect is in flight waits for its
+ * outcome: exactly one AIO_REC_CONNECTED (status 0, or the connect error)
+ * is reported, then AIO_REC_CLOSED. AIO_CLOSE_ABORT and AIO_CLOSE_NOW
+ * report neither. */
 enum aio_close_mode {
   AIO_CLOSE_GRACEFUL = 0, /* flush, FIN, release; AIO_REC_CLOSED follows */
   AIO_CLOSE_ABORT = 1,    /* drop the queue, RST; the id dies at once */
