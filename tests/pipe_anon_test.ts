@@ -228,3 +228,69 @@ console.error("outcome:" + outcome);
     }
   },
 });
+
+// Windows: kernel32, to hold handles the library did not create.
+function kernel32() {
+  return Deno.dlopen("kernel32.dll", {
+    CreateFileW: { parameters: ["buffer", "u32", "u32", "pointer", "u32", "u32", "pointer"], result: "usize" },
+    CreateIoCompletionPort: { parameters: ["usize", "usize", "usize", "u32"], result: "usize" },
+    WriteFile: { parameters: ["usize", "buffer", "u32", "buffer", "pointer"], result: "i32" },
+    GetHandleInformation: { parameters: ["usize", "buffer"], result: "i32" },
+    CloseHandle: { parameters: ["usize"], result: "i32" },
+  });
+}
+const wide = (s: string) => new Uint8Array(new Uint16Array([...s].map((c) => c.charCodeAt(0)).concat(0)).buffer);
+const GENERIC_WRITE = 0x40000000, OPEN_EXISTING = 3, INVALID_HANDLE = 0xffffffffffffffffn;
+
+Deno.test({
+  name: "adopting a character device (NUL) fails with NotSupported and leaves the handle open and usable",
+  ignore: !isWindows,
+  fn() {
+    const lib = kernel32();
+    const k = lib.symbols;
+    try {
+      const h = k.CreateFileW(wide("NUL"), GENERIC_WRITE, 3, null, OPEN_EXISTING, 0, null);
+      assert.notEqual(BigInt(h), INVALID_HANDLE);
+      assert.throws(() => Pipe.create().adoptWrite(h), (e: unknown) => {
+        assert.ok(e instanceof Deno.errors.NotSupported, `got ${e}`);
+        return true;
+      });
+      const written = new Uint32Array(1);
+      assert.equal(k.WriteFile(h, new Uint8Array(3), 3, written, null), 1, "still open and writable");
+      assert.equal(written[0], 3);
+      assert.equal(k.CloseHandle(h), 1, "still open: the caller closes it");
+    } finally {
+      lib.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "adopting a pipe end associated with another completion port fails with AlreadyExists and leaves it open",
+  ignore: !isWindows,
+  fn() {
+    const lib = kernel32();
+    const k = lib.symbols;
+    try {
+      const port = k.CreateIoCompletionPort(INVALID_HANDLE, 0n, 0n, 1);
+      assert.notEqual(BigInt(port), 0n);
+      const p = createPipe();
+      assert.notEqual(
+        BigInt(k.CreateIoCompletionPort(BigInt(p.readEnd), port, 7n, 0)),
+        0n,
+        "associated with our own port",
+      );
+      const pipe = Pipe.create();
+      assert.throws(() => pipe.adoptRead(p.readEnd), (e: unknown) => {
+        assert.ok(e instanceof Deno.errors.AlreadyExists, `got ${e}`);
+        return true;
+      });
+      assert.equal(pipe.state, "detached");
+      assert.equal(k.GetHandleInformation(BigInt(p.readEnd), new Uint32Array(1)), 1, "still open");
+      closePipe(p); // neither end was adopted: closePipe closes both
+      assert.equal(k.CloseHandle(port), 1);
+    } finally {
+      lib.close();
+    }
+  },
+});

@@ -177,8 +177,8 @@ int32_t aio_tcp_connect(aio_loop *loop, const aio_addr *addr, int32_t flags);
  * completion port); a kind of handle the backend cannot poll (a regular
  * file, /dev/null, a synchronous pipe handle) with AIO_ENOTSUP. On success
  * the handle is non-blocking (Linux: O_NONBLOCK on the open file
- * description, which dup'ed fds and other processes share) and not
- * inherited by children. */
+ * description, which dup'ed fds and other processes share; and
+ * FD_CLOEXEC). */
 int32_t aio_tcp_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags);
 int32_t aio_tcp_nodelay(aio_loop *loop, aio_id id, int32_t on);
 /* Closes an OS handle that no loop owns (an accepted socket that was
