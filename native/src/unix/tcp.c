@@ -24,16 +24,21 @@ int32_t unix_fail_fd(aio_loop *loop, int fd, int err) {
   return unix_fail(loop, err);
 }
 
-/* Registers an fd the caller still owns. On failure nothing about the fd
- * has changed (its flags included) and it is still the caller's: aio.h's
- * ownership rule for every adopt. Nothing else touches the fd before the
- * registration succeeded, so only the flags need putting back. */
-int32_t unix_handle_adopt(aio_loop *loop, int fd, handle_kind kind,
-                          uint32_t flags, unix_handle **out) {
-  int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+/* A handle for fd, registered with epoll; adopted fds (adopt != 0) are
+ * made O_NONBLOCK and FD_CLOEXEC, as the library creates its own. On
+ * failure the fd is neither closed nor changed (its flags are put back):
+ * aio.h's ownership rule for every adopt. Nothing else touches the fd
+ * before the registration succeeded, so only the flags need putting back. */
+static int32_t tcp__handle_new(aio_loop *loop, int fd, handle_kind kind,
+                               uint32_t flags, int adopt, unix_handle **out) {
+  int fl = 0, fdfl = 0;
   unix_handle *u;
   int e;
-  if (fl < 0 || fdfl < 0) return unix_fail(loop, errno);
+  if (adopt) {
+    fl = fcntl(fd, F_GETFL);
+    fdfl = fcntl(fd, F_GETFD);
+    if (fl < 0 || fdfl < 0) return unix_fail(loop, errno);
+  }
   u = (unix_handle *)handle_new(loop, sizeof *u, kind);
   if (!u) return loop_fail(loop, AIO_ENOMEM, ENOMEM);
   u->fd = fd;
@@ -41,8 +46,10 @@ int32_t unix_handle_adopt(aio_loop *loop, int fd, handle_kind kind,
   e = unix_register(loop, u, kind == KIND_LISTENER
                                  ? EPOLLIN
                                  : EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-  if (!e && (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-             fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0)) {
+  /* Accepted sockets have both flags already: no call for them. */
+  if (!e && adopt &&
+      ((!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) ||
+       (!(fdfl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0))) {
     e = errno;
     unix_unregister(loop, u);
     fcntl(fd, F_SETFL, fl);
@@ -61,10 +68,14 @@ int32_t unix_handle_adopt(aio_loop *loop, int fd, handle_kind kind,
   return (int32_t)u->base.id;
 }
 
-/* For fds the library created itself: on failure they are closed. */
+int32_t unix_handle_adopt(aio_loop *loop, int fd, handle_kind kind,
+                          uint32_t flags, unix_handle **out) {
+  return tcp__handle_new(loop, fd, kind, flags, 1, out);
+}
+
 int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
                          uint32_t flags, unix_handle **out) {
-  int32_t r = unix_handle_adopt(loop, fd, kind, flags, out);
+  int32_t r = tcp__handle_new(loop, fd, kind, flags, 0, out);
   if (r < 0) close(fd);
   return r;
 }
