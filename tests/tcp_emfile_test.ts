@@ -39,13 +39,14 @@ const noop = () => {};
 Deno.addSignalListener("SIGUSR2", noop);
 Deno.removeSignalListener("SIGUSR2", noop);
 
-// A soft limit a little above what is open now.
+// A soft limit that leaves room for N clients and, once the filler goes, N
+// accepted connections.
 // (/proc/self/fd would need --allow-all: probe with fcntl instead.)
 let maxFd = 0;
 for (let fd = 0; fd < 65536; fd++) if (libc.fcntl(fd, 1 /* F_GETFD */, 0) >= 0) maxFd = fd;
 const rl = new BigUint64Array(2);
 if (libc.getrlimit(RLIMIT_NOFILE, rl) !== 0) fail("getrlimit");
-rl[0] = BigInt(maxFd + 1 + N + 64);
+rl[0] = BigInt(maxFd + 1 + 2 * N + 64); // N clients, then N accepted
 if (libc.setrlimit(RLIMIT_NOFILE, rl) !== 0) fail("setrlimit");
 
 // N clients connect in this one synchronous turn, so the listener (which
