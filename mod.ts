@@ -20,6 +20,7 @@ export { type ConnectOptions, type OsHandle, TcpConnection, type TcpConnectionCo
 export { type ListenOptions, TcpListener, type TcpListenerConfig } from "./src/tcp_listener.ts";
 export { ShutdownCoordinator, type Trackable } from "./src/shutdown.ts";
 export { LibraryLoadError } from "./ffi/library.ts";
+export { ResourceExhausted } from "./src/errors.ts";
 export { ByteStream } from "./src/stream.ts";
 export { Resource } from "./src/handle.ts";
 export type { LoopTarget } from "./src/loop.ts";

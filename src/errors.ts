@@ -47,6 +47,23 @@ export const CODE_NAMES: readonly string[] = (() => {
 
 type ErrorClass = new (message?: string, options?: ErrorOptions) => Error;
 
+/**
+ * Out of descriptors or handles: the process (EMFILE) or the system
+ * (ENFILE; Windows WSAEMFILE) can open no more, so a socket could not be
+ * created or accepted. `code` is "EMFILE". Deno.errors has no class for it:
+ * Busy means a resource in use elsewhere (EBUSY), and a plain Error would
+ * leave callers only the string to test. It is transient, unlike most
+ * errors: retrying after descriptors are closed may succeed (a listener
+ * does so by itself).
+ */
+export class ResourceExhausted extends Error {
+  /** Creates the error; the library sets `code`. */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ResourceExhausted";
+  }
+}
+
 // Deno.errors classes by code; a class this Deno lacks falls back to Error.
 function errorClass(code: number): ErrorClass {
   const e = Deno.errors as unknown as Record<string, ErrorClass | undefined>;
@@ -93,6 +110,8 @@ function errorClass(code: number): ErrorClass {
       return pick("AlreadyExists");
     case Code.ENOTCONN:
       return pick("NotConnected");
+    case Code.EMFILE:
+      return ResourceExhausted;
     default:
       return Error;
   }

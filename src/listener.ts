@@ -210,6 +210,8 @@ export abstract class Listener<Conn extends { dispose(): void }, Self> extends R
     try {
       conn = this._wrap(handle);
     } catch (error) {
+      // A refused adopt leaves the handle untouched and ours (aio.h): this
+      // is its one and only close.
       this._loop._native.aio_os_close(u64(handle), this._handleKind);
       this._loop._reportError(error);
       return;

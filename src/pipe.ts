@@ -137,7 +137,12 @@ export class Pipe extends ByteStream<Pipe> {
     return this;
   }
 
-  /** Adopts a handle to read from (for example `createPipe().readEnd`). */
+  /**
+   * Adopts a handle to read from (for example `createPipe().readEnd`). The
+   * pipe then owns it; when this throws (NotSupported: a kind of handle the
+   * loop cannot poll; AlreadyExists: adopted already), the handle is
+   * untouched and still the caller's. The same holds for adoptWrite.
+   */
   adoptRead(handle: OsHandle): void {
     this.#adopt(handle, Flags.READABLE, "adoptRead");
   }

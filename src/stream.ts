@@ -9,7 +9,7 @@
  * @module
  */
 import { CloseMode, RecordKind } from "../ffi/records.ts";
-import { type AioError, aioError, Code, codeName } from "./errors.ts";
+import { type AioError, aioError, Code } from "./errors.ts";
 import { Resource } from "./handle.ts";
 import type { EventLoop } from "./loop.ts";
 import type { ShutdownCoordinator } from "./shutdown.ts";

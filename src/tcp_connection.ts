@@ -223,7 +223,11 @@ export class TcpConnection extends ByteStream<TcpConnection> {
     if (n.aio_address(ptr, this._id, 1, buf) === 0) this.#remote = publicAddr(buf);
   }
 
-  /** Adopts an accepted or inherited socket; the connection is open at once. */
+  /**
+   * Adopts an accepted or inherited socket; the connection is open at once
+   * and owns the socket. When it throws, the socket is untouched and still
+   * the caller's (AlreadyExists: adopted already).
+   */
   adopt(handle: OsHandle): void {
     this._live();
     const h = checkHandle(handle);

@@ -1,7 +1,7 @@
 /** Anonymous pipe pairs and adopted handles. */
 import assert from "node:assert/strict";
 import { closePipe, type CloseReason, createPipe, EventLoop, Pipe } from "../mod.ts";
-import { pattern, sha256, Sink, sleep, until, within } from "./helpers.ts";
+import { isWindows, pattern, sha256, Sink, sleep, until, within } from "./helpers.ts";
 
 function pair(config?: { highWaterMark?: number; lowWaterMark?: number }) {
   const p = createPipe();
@@ -132,4 +132,165 @@ Deno.test("closePipe twice closes nothing the second time", async () => {
   assert.equal(await within(got, 5_000, "q still works"), 3);
   r.dispose();
   w.dispose();
+});
+
+// Issue 16 (6): a failed adopt leaves the handle as it was; the caller owns it.
+
+Deno.test("adopting a pipe end twice fails with AlreadyExists and the first owner keeps working", async () => {
+  const { reader, writer, p } = pair();
+  assert.throws(() => Pipe.create().adoptRead(p.readEnd), (e: unknown) => {
+    assert.ok(e instanceof Deno.errors.AlreadyExists, `got ${e}`);
+    assert.equal((e as { code?: string }).code, "EEXIST");
+    return true;
+  });
+  const got = new Promise<string>((r) => (reader.onData = (_p, d) => r(new TextDecoder().decode(d))));
+  writer.send(new TextEncoder().encode("still mine"));
+  assert.equal(await within(got, 10_000, "data through the first owner"), "still mine");
+  reader.dispose();
+  writer.dispose();
+});
+
+// libc, to hold an fd the library did not create (Linux only).
+function libc() {
+  return Deno.dlopen("libc.so.6", {
+    open: { parameters: ["buffer", "i32"], result: "i32" },
+    fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+    write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+    close: { parameters: ["i32"], result: "i32" },
+  });
+}
+const O_WRONLY = 1, F_GETFD = 1, F_GETFL = 3;
+
+Deno.test({
+  name: "adopting a character device fails with NotSupported and leaves the fd open, with its flags, and usable",
+  ignore: isWindows,
+  fn() {
+    const lib = libc();
+    const c = lib.symbols;
+    try {
+      // /dev/null is a character device epoll refuses (EPERM): not a permission problem.
+      const fd = c.open(new TextEncoder().encode("/dev/null\0"), O_WRONLY);
+      assert.ok(fd >= 0);
+      const fl = c.fcntl(fd, F_GETFL, 0), fdfl = c.fcntl(fd, F_GETFD, 0);
+      for (const adopt of [(p: Pipe) => p.adoptWrite(fd), (p: Pipe) => p.adoptRead(fd)]) {
+        const p = Pipe.create();
+        assert.throws(() => adopt(p), (e: unknown) => {
+          assert.ok(e instanceof Deno.errors.NotSupported, `got ${e}`);
+          assert.equal((e as { code?: string }).code, "ENOTSUP");
+          return true;
+        });
+        assert.equal(p.state, "detached");
+        assert.equal(c.fcntl(fd, F_GETFL, 0), fl, "O_NONBLOCK is not left set");
+        assert.equal(c.fcntl(fd, F_GETFD, 0), fdfl, "FD_CLOEXEC is not left set");
+        assert.equal(c.write(fd, new Uint8Array(3), 3n), 3n, "still open and writable");
+      }
+      assert.equal(c.close(fd), 0, "still open: the caller closes it");
+    } finally {
+      lib.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "adoptWrite(1) with stdout on /dev/null fails with NotSupported and fd 1 stays stdout",
+  ignore: isWindows,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const file = `${dir}/opened.txt`;
+      const script = `${dir}/script.ts`;
+      await Deno.writeTextFile(
+        script,
+        `import { Pipe } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
+let outcome = "adopted";
+try { Pipe.create().adoptWrite(1); } catch (e) { outcome = (e as Error).constructor.name; }
+// Had fd 1 been closed, this file would get fd 1 and the line below.
+const f = Deno.openSync(${JSON.stringify(file)}, { write: true, create: true });
+console.log("to stdout");
+f.close();
+console.error("outcome:" + outcome);
+`,
+      );
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "--quiet", "--allow-ffi", "--allow-read", "--allow-write", "--allow-env", script],
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+      const out = await child.output().finally(() => clearTimeout(timer));
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, stderr);
+      assert.match(stderr, /outcome:NotSupported/);
+      assert.equal(await Deno.readTextFile(file), "", "nothing written into the file opened afterwards");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+// Windows: kernel32, to hold handles the library did not create.
+function kernel32() {
+  return Deno.dlopen("kernel32.dll", {
+    CreateFileW: { parameters: ["buffer", "u32", "u32", "pointer", "u32", "u32", "pointer"], result: "usize" },
+    CreateIoCompletionPort: { parameters: ["usize", "usize", "usize", "u32"], result: "usize" },
+    WriteFile: { parameters: ["usize", "buffer", "u32", "buffer", "pointer"], result: "i32" },
+    GetHandleInformation: { parameters: ["usize", "buffer"], result: "i32" },
+    CloseHandle: { parameters: ["usize"], result: "i32" },
+  });
+}
+const wide = (s: string) => new Uint8Array(new Uint16Array([...s].map((c) => c.charCodeAt(0)).concat(0)).buffer);
+const GENERIC_WRITE = 0x40000000, OPEN_EXISTING = 3, INVALID_HANDLE = 0xffffffffffffffffn;
+
+Deno.test({
+  name: "adopting a character device (NUL) fails with NotSupported and leaves the handle open and usable",
+  ignore: !isWindows,
+  fn() {
+    const lib = kernel32();
+    const k = lib.symbols;
+    try {
+      const h = k.CreateFileW(wide("NUL"), GENERIC_WRITE, 3, null, OPEN_EXISTING, 0, null);
+      assert.notEqual(BigInt(h), INVALID_HANDLE);
+      assert.throws(() => Pipe.create().adoptWrite(h), (e: unknown) => {
+        assert.ok(e instanceof Deno.errors.NotSupported, `got ${e}`);
+        return true;
+      });
+      const written = new Uint32Array(1);
+      assert.equal(k.WriteFile(h, new Uint8Array(3), 3, written, null), 1, "still open and writable");
+      assert.equal(written[0], 3);
+      assert.equal(k.CloseHandle(h), 1, "still open: the caller closes it");
+    } finally {
+      lib.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "adopting a pipe end associated with another completion port fails with AlreadyExists and leaves it open",
+  ignore: !isWindows,
+  fn() {
+    const lib = kernel32();
+    const k = lib.symbols;
+    try {
+      const port = k.CreateIoCompletionPort(INVALID_HANDLE, 0n, 0n, 1);
+      assert.notEqual(BigInt(port), 0n);
+      const p = createPipe();
+      assert.notEqual(
+        BigInt(k.CreateIoCompletionPort(BigInt(p.readEnd), port, 7n, 0)),
+        0n,
+        "associated with our own port",
+      );
+      const pipe = Pipe.create();
+      assert.throws(() => pipe.adoptRead(p.readEnd), (e: unknown) => {
+        assert.ok(e instanceof Deno.errors.AlreadyExists, `got ${e}`);
+        return true;
+      });
+      assert.equal(pipe.state, "detached");
+      assert.equal(k.GetHandleInformation(BigInt(p.readEnd), new Uint32Array(1)), 1, "still open");
+      closePipe(p); // neither end was adopted: closePipe closes both
+      assert.equal(k.CloseHandle(port), 1);
+    } finally {
+      lib.close();
+    }
+  },
 });

@@ -1,6 +1,6 @@
 /** Raw accepted sockets, adoption, and connect/close cycles that leak nothing. */
 import assert from "node:assert/strict";
-import { EventLoop, type OsHandle, TcpConnection, TcpListener } from "../mod.ts";
+import { EventLoop, type Native, type OsHandle, TcpConnection, TcpListener } from "../mod.ts";
 import { isWindows, within } from "./helpers.ts";
 import { native } from "../ffi/library.ts";
 
@@ -79,4 +79,79 @@ Deno.test("10,000 sequential connect/close cycles leave handles and sockets wher
     assert.ok(after <= osHandlesBefore + 32, `process handles ${osHandlesBefore} -> ${after}`);
   }
   l.close();
+});
+
+// Issue 16 (6): a failed adopt leaves the handle as it was; the caller owns it.
+
+Deno.test("adopting a socket twice fails with AlreadyExists and the first owner keeps working", async () => {
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  const raw = new Promise<OsHandle>((r) => (l.onAccept = (_l, h) => r(h)));
+  const client = await TcpConnection.connect("127.0.0.1", l.localPort);
+  const handle = await within(raw, 10_000, "onAccept");
+  const server = TcpConnection.create();
+  server.adopt(handle);
+  const second = TcpConnection.create();
+  assert.throws(() => second.adopt(handle), (e: unknown) => {
+    assert.ok(e instanceof Deno.errors.AlreadyExists, `got ${e}`);
+    assert.equal((e as { code?: string }).code, "EEXIST");
+    return true;
+  });
+  assert.equal(second.state, "detached");
+  // The refused adopt closed nothing: the first owner still echoes.
+  server.onData = (c, d) => c.send(d);
+  const echoed = new Promise<string>((r) => (client.onData = (_c, d) => r(new TextDecoder().decode(d))));
+  client.send(new TextEncoder().encode("still mine"));
+  assert.equal(await within(echoed, 10_000, "echo through the first owner"), "still mine");
+  second.dispose();
+  await client.close();
+  await server.close();
+  l.close();
+});
+
+Deno.test("a listener whose adopt of an accepted handle fails closes that handle exactly once", async () => {
+  const loop = EventLoop.default;
+  // The symbol table is a plain object: patch two entries for this test.
+  const n = loop._native as { -readonly [K in keyof Native]: Native[K] };
+  const realAdopt = n.aio_tcp_adopt;
+  const realClose = n.aio_os_close;
+  const closes: [bigint, number][] = [];
+  let refused: bigint | undefined;
+  // The listener's adopt fails the way a refused adopt does (EEXIST), with
+  // the handle left untouched as aio.h promises; the listener alone closes it.
+  n.aio_tcp_adopt = ((_ptr: Deno.PointerValue, handle: bigint, _flags: number) => {
+    refused = BigInt(handle);
+    n.aio_tcp_adopt = realAdopt;
+    return -22; // EEXIST
+  }) as typeof realAdopt;
+  n.aio_os_close = ((handle: bigint, kind: number) => {
+    const r = realClose(handle, kind);
+    closes.push([BigInt(handle), r]);
+    return r;
+  }) as typeof realClose;
+  const errors: unknown[] = [];
+  const onError = (e: Event) => {
+    e.preventDefault();
+    errors.push((e as ErrorEvent).error);
+  };
+  loop.addEventListener("error", onError);
+  try {
+    const l = await TcpListener.listen("127.0.0.1", 0);
+    let connections = 0;
+    l.onConnection = () => connections++;
+    const client = await TcpConnection.connect("127.0.0.1", l.localPort);
+    const reason = new Promise<string>((r) => (client.onClose = (_c, why) => r(why)));
+    client.onData = () => {};
+    // The refused connection is closed by the server: the client sees it end.
+    assert.match(await within(reason, 10_000, "client sees the refused connection close"), /peer|error/);
+    assert.equal(connections, 0);
+    assert.ok(refused !== undefined, "the listener tried to adopt");
+    assert.deepEqual(closes.filter(([h]) => h === refused), [[refused, 0]], "closed once, and it was still open");
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof Deno.errors.AlreadyExists);
+    l.close();
+  } finally {
+    n.aio_tcp_adopt = realAdopt;
+    n.aio_os_close = realClose;
+    loop.removeEventListener("error", onError);
+  }
 });

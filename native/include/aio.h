@@ -73,11 +73,14 @@ enum aio_record_kind {
   AIO_REC_END = 2,       /* the peer finished sending */
   AIO_REC_WRITTEN = 3,   /* length: queued bytes the OS has now taken */
   AIO_REC_CONNECTED = 4, /* status: 0, or the connect error */
-  AIO_REC_ACCEPTED = 5,  /* handle_lo/hi: a new OS socket/handle to adopt */
+  AIO_REC_ACCEPTED = 5,  /* handle_lo/hi: a new OS socket/handle, now the
+                            caller's: adopt it or aio_os_close it */
   AIO_REC_CLOSED = 6,    /* a graceful close finished; the id is now dead */
   AIO_REC_ERROR = 7,     /* status: the stream failed; close it */
   AIO_REC_SHUTDOWN = 8,  /* status: the write side is shut (FIN sent) */
-  AIO_REC_ACCEPT_ERROR = 9 /* status: the listener itself failed */
+  AIO_REC_ACCEPT_ERROR = 9 /* status: accepting failed (EMFILE...); the
+                              listener stays open but stops accepting until
+                              aio_read_start, which tries again at once */
 };
 
 /* Fixed-size completion record, written by aio_loop_dispatch. */
@@ -164,6 +167,22 @@ int32_t aio_address(aio_loop *loop, aio_id id, int32_t which, aio_addr *out);
 int32_t aio_tcp_listen(aio_loop *loop, const aio_addr *addr, int32_t backlog,
                        int32_t flags, int32_t accepts);
 int32_t aio_tcp_connect(aio_loop *loop, const aio_addr *addr, int32_t flags);
+/* Adopting an OS handle (aio_tcp_adopt, aio_pipe_adopt), the ownership
+ * rule: on success the library owns the handle and closes it with the id;
+ * on failure the handle is untouched and still the caller's, who closes it
+ * (an accepted one too: aio_os_close). Untouched means: not closed, and on
+ * Linux its O_NONBLOCK and FD_CLOEXEC flags are as they were. Windows: a
+ * failure before the association with the loop's port leaves nothing
+ * changed; if a later step fails, the association is undone where Windows
+ * allows it (FileReplaceCompletionInformation, 8.1 and later), and a
+ * socket's non-blocking mode, which Winsock cannot read back, is set only
+ * after every other step succeeded. Adopting a handle the loop owns already
+ * fails with AIO_EEXIST (Windows: also one associated with any other
+ * completion port); a kind of handle the backend cannot poll (a regular
+ * file, /dev/null, a synchronous pipe handle) with AIO_ENOTSUP. On success
+ * the handle is non-blocking (Linux: O_NONBLOCK on the open file
+ * description, which dup'ed fds and other processes share; and
+ * FD_CLOEXEC). */
 int32_t aio_tcp_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags);
 int32_t aio_tcp_nodelay(aio_loop *loop, aio_id id, int32_t on);
 /* Closes an OS handle that no loop owns (an accepted socket that was
@@ -178,6 +197,7 @@ int32_t aio_resolve(const char *host, int32_t family, aio_addr *out,
 /* Pipes. */
 /* out: [read end, write end] as OS handles; err_out as above. */
 int32_t aio_pipe_pair(uint64_t *out, int32_t *err_out);
+/* Same ownership rule as aio_tcp_adopt. */
 int32_t aio_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags);
 /* path: UTF-8, NUL-terminated. backlog: pending connections the OS keeps
  * while the listener is paused (Linux listen(2); Windows keeps at most its

@@ -32,6 +32,7 @@
 #include <windows.h>
 #else
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -367,6 +368,9 @@ static int tcp_pair(peer *lp, uint16_t port, peer **client, peer **server) {
     aio_os_close(os, 0);
     return 0;
   }
+  /* A second adopt is refused and leaves the socket to its first owner,
+   * which every transfer through this pair then uses. */
+  CHECK_EQ(aio_tcp_adopt(loop, os, 0), -AIO_EEXIST);
   s = peer_add((aio_id)sid);
   *client = c;
   *server = s;
@@ -943,6 +947,9 @@ static void test_pipe_pair(void) {
   if (rid <= 0 || wid <= 0) return;
   rp = peer_add((aio_id)rid);
   wp = peer_add((aio_id)wid);
+  /* A second adopt is refused; the first owner keeps the end. */
+  CHECK_EQ(aio_pipe_adopt(loop, ends[0], AIO_F_READABLE), -AIO_EEXIST);
+  CHECK_EQ(aio_loop_handle_count(loop), 2);
   /* Wrong directions are refused. */
   CHECK_EQ(aio_read_start(loop, wp->id), -AIO_EINVAL);
   CHECK_EQ(aio_send(loop, rp->id, (const uint8_t *)"x", 1), -AIO_EINVAL);
@@ -965,6 +972,22 @@ static void test_pipe_pair(void) {
   CHECK(drive(c_closed, rp, 5000));
   peer_drop(rp);
   peer_drop(wp);
+  CHECK_EQ(aio_loop_handle_count(loop), 0);
+}
+
+/* A refused adopt leaves the fd open with its flags: the caller's. */
+static void test_adopt_refused(void) {
+#if !defined(_WIN32)
+  int fd = open("/dev/null", O_WRONLY);
+  int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+  CHECK(fd >= 0);
+  /* epoll cannot poll /dev/null: not supported, not a permission issue. */
+  CHECK_EQ(aio_pipe_adopt(loop, (uint64_t)fd, AIO_F_WRITABLE), -AIO_ENOTSUP);
+  CHECK_EQ(fcntl(fd, F_GETFL), fl);
+  CHECK_EQ(fcntl(fd, F_GETFD), fdfl);
+  CHECK_EQ(write(fd, "x", 1), 1);
+  CHECK_EQ(close(fd), 0);
+#endif
   CHECK_EQ(aio_loop_handle_count(loop), 0);
 }
 
@@ -1066,6 +1089,7 @@ int main(void) {
   test_free_busy();
   test_resolve();
   test_pipe_pair();
+  test_adopt_refused();
   test_pipe_named();
   CHECK_EQ(unknown_records, 0);
   CHECK_EQ(wait_failed, 0);

@@ -114,6 +114,11 @@ int unix_register(aio_loop *loop, unix_handle *u, uint32_t events) {
   return 0;
 }
 
+void unix_unregister(aio_loop *loop, unix_handle *u) {
+  struct epoll_event ev; /* ignored, but old kernels want one */
+  epoll_ctl(loop->backend->epfd, EPOLL_CTL_DEL, u->fd, &ev);
+}
+
 int backend_process(aio_loop *loop, aio_handle *h) {
   unix_handle *u = (unix_handle *)h;
   if (h->kind == KIND_LISTENER) return unix_listener_process(loop, u);

@@ -30,17 +30,16 @@ int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
   uint32_t hf = 0;
   unix_handle *u;
   int32_t r;
-  int e;
   if (os_handle > INT32_MAX) return loop_fail(loop, AIO_EBADF, EBADF);
   if (fstat(fd, &st) < 0) return unix_fail(loop, errno);
-  /* epoll cannot watch regular files or directories. */
+  /* epoll cannot watch regular files or directories: a kind of fd this
+   * library does not support (as epoll's EPERM below says for others). */
   if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode) && !S_ISCHR(st.st_mode))
-    return loop_fail(loop, AIO_EINVAL, 0);
-  e = unix_socket_setup(fd);
-  if (e) return unix_fail(loop, e);
+    return loop_fail(loop, AIO_ENOTSUP, 0);
   if (flags & AIO_F_READABLE) hf |= H_READ_END;
   if (flags & AIO_F_WRITABLE) hf |= H_WRITE_END | H_WRITABLE;
-  r = unix_handle_wrap(loop, fd, KIND_PIPE, hf, &u);
+  /* Character devices epoll cannot poll fail here, with ENOTSUP. */
+  r = unix_handle_adopt(loop, fd, KIND_PIPE, hf, &u);
   if (r >= 0) u->is_socket = S_ISSOCK(st.st_mode);
   return r;
 }

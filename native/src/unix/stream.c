@@ -136,6 +136,11 @@ int32_t unix_stream_close(aio_loop *loop, unix_handle *u, int32_t mode) {
 
 int32_t backend_read_start(aio_loop *loop, aio_handle *h) {
   h->flags |= H_READING;
+  /* A resumed listener tries accept() again whatever the edge state, as
+   * libuv does: connections may wait in the backlog with no edge left to
+   * announce them (one came before an EMFILE, or while paused, and was
+   * spent). An empty backlog costs one EAGAIN. */
+  if (h->kind == KIND_LISTENER) h->flags |= H_READABLE;
   /* The edge that announced waiting data may have come while paused. */
   if (h->flags & H_READABLE) loop_pend(loop, h);
   return 0;

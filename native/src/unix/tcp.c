@@ -24,27 +24,60 @@ int32_t unix_fail_fd(aio_loop *loop, int fd, int err) {
   return unix_fail(loop, err);
 }
 
-int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
-                         uint32_t flags, unix_handle **out) {
-  unix_handle *u = (unix_handle *)handle_new(loop, sizeof *u, kind);
+/* A handle for fd, registered with epoll; adopted fds (adopt != 0) are
+ * made O_NONBLOCK and FD_CLOEXEC, as the library creates its own. On
+ * failure the fd is neither closed nor changed (its flags are put back):
+ * aio.h's ownership rule for every adopt. Nothing else touches the fd
+ * before the registration succeeded, so only the flags need putting back. */
+static int32_t tcp__handle_new(aio_loop *loop, int fd, handle_kind kind,
+                               uint32_t flags, int adopt, unix_handle **out) {
+  int fl = 0, fdfl = 0;
+  unix_handle *u;
   int e;
-  if (!u) {
-    close(fd);
-    return loop_fail(loop, AIO_ENOMEM, ENOMEM);
+  if (adopt) {
+    fl = fcntl(fd, F_GETFL);
+    fdfl = fcntl(fd, F_GETFD);
+    if (fl < 0 || fdfl < 0) return unix_fail(loop, errno);
   }
+  u = (unix_handle *)handle_new(loop, sizeof *u, kind);
+  if (!u) return loop_fail(loop, AIO_ENOMEM, ENOMEM);
   u->fd = fd;
   u->base.flags |= flags;
   e = unix_register(loop, u, kind == KIND_LISTENER
                                  ? EPOLLIN
                                  : EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+  /* Accepted sockets have both flags already: no call for them. */
+  if (!e && adopt &&
+      ((!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) ||
+       (!(fdfl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0))) {
+    e = errno;
+    unix_unregister(loop, u);
+    fcntl(fd, F_SETFL, fl);
+    fcntl(fd, F_SETFD, fdfl);
+  }
   if (e) {
-    u->fd = -1;
-    close(fd);
+    u->fd = -1; /* handle_destroy must not close it */
     handle_destroy(&u->base);
+    /* epoll refuses files it cannot poll (regular files, /dev/null) with
+     * EPERM: a kind of fd this library does not support, not a missing
+     * permission. */
+    if (e == EPERM) return loop_fail(loop, AIO_ENOTSUP, e);
     return unix_fail(loop, e);
   }
   if (out) *out = u;
   return (int32_t)u->base.id;
+}
+
+int32_t unix_handle_adopt(aio_loop *loop, int fd, handle_kind kind,
+                          uint32_t flags, unix_handle **out) {
+  return tcp__handle_new(loop, fd, kind, flags, 1, out);
+}
+
+int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
+                         uint32_t flags, unix_handle **out) {
+  int32_t r = tcp__handle_new(loop, fd, kind, flags, 0, out);
+  if (r < 0) close(fd);
+  return r;
 }
 
 int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
@@ -95,17 +128,9 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
   return r;
 }
 
-int32_t unix_socket_setup(int fd) {
-  int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return errno;
-  fl = fcntl(fd, F_GETFD);
-  if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0) return errno;
-  return 0;
-}
-
 int32_t backend_tcp_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
   int fd = (int)os_handle;
-  int type = 0, e;
+  int type = 0;
   socklen_t len = sizeof type;
   unix_handle *u;
   int32_t r;
@@ -113,14 +138,14 @@ int32_t backend_tcp_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
     return unix_fail(loop, errno); /* not a socket: EBADF / ENOTSOCK */
   if (type != SOCK_STREAM) return loop_fail(loop, AIO_EINVAL, 0);
-  e = unix_socket_setup(fd);
-  if (e) return unix_fail(loop, e);
+  r = unix_handle_adopt(loop, fd, KIND_STREAM, H_WRITABLE, &u);
+  if (r < 0) return r;
+  u->is_socket = 1;
+  /* Only once the socket is ours: a refused adopt changes no option. */
   if (flags & AIO_F_NODELAY) {
     int on = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
   }
-  r = unix_handle_wrap(loop, fd, KIND_STREAM, H_WRITABLE, &u);
-  if (r >= 0) u->is_socket = 1;
   return r;
 }
 
@@ -173,8 +198,10 @@ int unix_listener_process(aio_loop *loop, unix_handle *u) {
         continue;
       default:
         /* EMFILE and the like: report it and stop accepting until JS
-         * resumes; the listener itself stays open. */
-        h->flags &= ~(uint32_t)(H_READABLE | H_READING);
+         * resumes; the listener itself stays open. H_READABLE stays set:
+         * the connections that could not be accepted are still queued,
+         * and the edge that announced them will not come again. */
+        h->flags &= ~(uint32_t)H_READING;
         records_push(loop, h, AIO_REC_ACCEPT_ERROR, -error_from_os(errno),
                      errno);
         return 0;

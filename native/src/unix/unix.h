@@ -16,11 +16,17 @@ typedef struct unix_handle {
 
 /* loop.c */
 int unix_register(aio_loop *loop, unix_handle *u, uint32_t events);
+void unix_unregister(aio_loop *loop, unix_handle *u);
 /* stream.c */
 int32_t unix_stream_close(aio_loop *loop, unix_handle *u, int32_t mode);
 /* tcp.c */
 int unix_listener_process(aio_loop *loop, unix_handle *u);
-int32_t unix_socket_setup(int fd);
+/* A new handle for an fd the caller owns, made O_NONBLOCK and FD_CLOEXEC;
+ * on failure the fd is untouched (flags too) and still the caller's. */
+int32_t unix_handle_adopt(aio_loop *loop, int fd, handle_kind kind,
+                          uint32_t flags, unix_handle **out);
+/* The same for an fd the library created non-blocking and close-on-exec:
+ * on failure it is closed. */
 int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
                          uint32_t flags, unix_handle **out);
 /* Closes fd and returns the error as the library's negated code. */

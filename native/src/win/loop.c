@@ -180,6 +180,46 @@ DWORD win_associate(aio_loop *loop, HANDLE os) {
   return 0;
 }
 
+/* FILE_INFORMATION_CLASS 61, FileReplaceCompletionInformation (Windows
+ * 8.1 and later): with a NULL port it removes a handle's association. */
+#define LOOP__REPLACE_COMPLETION_INFORMATION 61
+
+typedef struct loop__completion_info {
+  HANDLE port;
+  void *key;
+} loop__completion_info;
+
+int win_dissociate(HANDLE os) {
+  loop__completion_info info;
+  IO_STATUS_BLOCK iosb;
+  info.port = NULL;
+  info.key = NULL;
+  return NtSetInformationFile(
+             os, &iosb, &info, sizeof info,
+             (FILE_INFORMATION_CLASS)LOOP__REPLACE_COMPLETION_INFORMATION) >= 0;
+}
+
+int32_t win_adopt_associate(aio_loop *loop, HANDLE os) {
+  DWORD e;
+  if (CreateIoCompletionPort(os, loop->backend->port, 0, 0) == NULL) {
+    e = GetLastError();
+    /* A handle belongs to one port for life: this loop's (it was adopted
+     * already) or another's. Either way it is someone else's. */
+    if (e == ERROR_INVALID_PARAMETER)
+      return loop_fail(loop, AIO_EEXIST, (int32_t)e);
+    return win_fail(loop, e);
+  }
+  if (!SetFileCompletionNotificationModes(
+          os, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
+                  FILE_SKIP_SET_EVENT_ON_HANDLE)) {
+    e = GetLastError();
+    /* The caller keeps the handle: its completions must not come here. */
+    win_dissociate(os);
+    return win_fail(loop, e);
+  }
+  return 0;
+}
+
 void win_op_post(win_op *op) {
   memset(&op->ov, 0, sizeof op->ov);
   op->posted = 1;

@@ -343,18 +343,27 @@ int32_t backend_tcp_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
   int len = (int)sizeof type;
   u_long on = 1;
   win_stream *st;
-  DWORD e;
+  int32_t r;
   if (getsockopt(s, SOL_SOCKET, SO_TYPE, (char *)&type, &len) != 0)
     return win_fail(loop, (DWORD)WSAGetLastError()); /* not a socket */
   if (type != SOCK_STREAM) return loop_fail(loop, AIO_EINVAL, 0);
-  /* Sockets from our own AcceptEx were never associated with a port. */
-  e = win_associate(loop, (HANDLE)s);
-  if (e) return win_fail(loop, e);
-  if (ioctlsocket(s, FIONBIO, &on) != 0)
-    return win_fail(loop, (DWORD)WSAGetLastError());
-  if (flags & AIO_F_NODELAY) tcp__nodelay(s);
+  /* Allocated first: an association is not always undone (aio.h), so
+   * nothing that can fail comes after it but FIONBIO. */
   st = win_stream_new(loop, KIND_STREAM, H_WRITABLE);
-  if (!st) return tcp__fail_socket(loop, s, ERROR_NOT_ENOUGH_MEMORY);
+  if (!st) return loop_fail(loop, AIO_ENOMEM, ERROR_NOT_ENOUGH_MEMORY);
+  /* Sockets from our own AcceptEx were never associated with a port. */
+  r = win_adopt_associate(loop, (HANDLE)s);
+  /* Non-blocking last: Winsock cannot read the mode back, so it could not
+   * be put back after a later failure. */
+  if (r == 0 && ioctlsocket(s, FIONBIO, &on) != 0) {
+    r = win_fail(loop, (DWORD)WSAGetLastError());
+    win_dissociate((HANDLE)s);
+  }
+  if (r < 0) {
+    handle_destroy(&st->w.base); /* owns no socket yet: closes nothing */
+    return r;
+  }
+  if (flags & AIO_F_NODELAY) tcp__nodelay(s);
   st->sock = s;
   return (int32_t)st->w.base.id;
 }

@@ -124,6 +124,12 @@ LPFN_CONNECTEX *win_loop_connectex(aio_loop *loop, int v6);
 /* Associates an OS handle with the loop's port, in skip-on-success mode;
  * returns 0 or the Win32 error. */
 DWORD win_associate(aio_loop *loop, HANDLE os);
+/* win_associate for a handle the caller owns (adopt): on failure the
+ * handle is not associated and still the caller's. Returns 0 or a negated
+ * aio_error: AIO_EEXIST when a port (this one or another) has it already. */
+int32_t win_adopt_associate(aio_loop *loop, HANDLE os);
+/* Undoes an association (Windows 8.1 and later); nonzero when done. */
+int win_dissociate(HANDLE os);
 /* Marks op as posted (one more packet to come for its owner). */
 void win_op_post(win_op *op);
 /* The start call did not pend: no packet will come. */
