@@ -1,7 +1,7 @@
 /** Anonymous pipe pairs and adopted handles. */
 import assert from "node:assert/strict";
 import { closePipe, type CloseReason, createPipe, EventLoop, Pipe } from "../mod.ts";
-import { isWindows, pattern, sha256, Sink, sleep, until, within } from "./helpers.ts";
+import { FAULT_PATTERN, isWindows, pattern, sha256, Sink, sleep, until, within } from "./helpers.ts";
 
 function pair(config?: { highWaterMark?: number; lowWaterMark?: number }) {
   const p = createPipe();
@@ -221,6 +221,8 @@ console.error("outcome:" + outcome);
       const out = await child.output().finally(() => clearTimeout(timer));
       const stderr = new TextDecoder().decode(out.stderr);
       assert.equal(out.code, 0, stderr);
+      assert.equal(out.signal, null);
+      assert.doesNotMatch(stderr, FAULT_PATTERN);
       assert.match(stderr, /outcome:NotSupported/);
       assert.equal(await Deno.readTextFile(file), "", "nothing written into the file opened afterwards");
     } finally {

@@ -1,7 +1,7 @@
 /** Invalid arguments throw synchronously, naming the argument; permissions are checked. */
 import assert from "node:assert/strict";
 import { Pipe, PipeListener, TcpConnection, TcpListener } from "../mod.ts";
-import { assertCleanExit, runScript } from "./helpers.ts";
+import { assertCleanExit, FAULT_PATTERN, runScript } from "./helpers.ts";
 
 Deno.test("invalid arguments throw synchronously and name the argument", () => {
   const conn = TcpConnection.create();
@@ -85,8 +85,12 @@ async function answerPrompt(source: string, answer: string): Promise<string> {
   } finally {
     clearTimeout(timer);
     await writer.close().catch(() => {});
-    await child.status;
+    const status = await child.status;
     await Deno.remove(dir, { recursive: true });
+    // `script -e` exits with the status of the deno it ran.
+    if (!status.success || FAULT_PATTERN.test(text)) {
+      throw new Error(`deno under a pty: exit status ${status.code}, signal ${status.signal}\n${text}`);
+    }
   }
   return text.replaceAll("\r", "").split("\n").find((l) => l.startsWith("RESULT")) ?? `no result: ${text}`;
 }
