@@ -31,8 +31,11 @@ const targets: Target[] = [
     out: "native/build/linux-x64/libaio.so",
     dirs: ["native/src", "native/src/unix"],
     // A soname, so programs linked against it look it up by name (not by
-    // the build path) along their $ORIGIN runpath.
-    flags: [...common, "-fPIC", "-fvisibility=hidden", "-shared", "-Wl,-soname,libaio.so"],
+    // the build path) along their $ORIGIN runpath. -z nodelete: dlclose
+    // never unmaps it, because Deno closes the library at teardown while a
+    // nonblocking call (the loop's wait) may still be inside it (issue 16;
+    // the Windows DLL pins itself, native/src/win/loop.c).
+    flags: [...common, "-fPIC", "-fvisibility=hidden", "-shared", "-Wl,-soname,libaio.so", "-Wl,-z,nodelete"],
     libs: [],
     smoke: { out: "native/build/linux-x64/smoke", flags: ["-pthread", "-Wl,-rpath,$ORIGIN"] },
   },

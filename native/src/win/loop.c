@@ -38,11 +38,34 @@ AIO_EXPORT int32_t aio_backend(void) { return AIO_BACKEND_IOCP; }
 
 static INIT_ONCE loop__once = INIT_ONCE_STATIC_INIT;
 
+/* Any address inside this DLL, to find its module by. */
+static const char loop__anchor = 0;
+
+/* Keeps this DLL mapped until the process ends, whatever FreeLibrary says.
+ * Deno frees a dlopen'ed library when its runtime is torn down (after the
+ * last test of `deno test`, at the end of a worker) even while a
+ * `nonblocking` call into it still runs on a pool thread. Ours do: the
+ * loop's wait parks in GetQueuedCompletionStatusEx, aio_resolve in
+ * getaddrinfo. When a packet then comes (issue 16: the same teardown closes
+ * a node:net client's pipe, which completes our pending ReadFile), the
+ * thread returns into unmapped code and deno.exe dies with c0000409 after
+ * its tests passed. Linux: the same, fixed by linking with -z nodelete
+ * (tools/build.ts). Proof without this library: native/test/unload_repro. */
+static int loop__pin(void) {
+  HMODULE self;
+  if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+                              GET_MODULE_HANDLE_EX_FLAG_PIN,
+                          (LPCWSTR)(const void *)&loop__anchor, &self))
+    return (int)GetLastError();
+  return 0;
+}
+
 static BOOL CALLBACK loop__startup(PINIT_ONCE once, PVOID param, PVOID *ctx) {
   WSADATA data;
-  int r = WSAStartup(MAKEWORD(2, 2), &data);
+  int r = loop__pin();
   AIO_UNUSED(once);
   AIO_UNUSED(ctx);
+  if (r == 0) r = WSAStartup(MAKEWORD(2, 2), &data);
   *(int *)param = r;
   /* FALSE leaves the once untouched, so a later call tries again. */
   return r == 0;
