@@ -2,8 +2,8 @@
  * Named endpoints against Node's net (Deno's node:net: named pipes built on
  * tokio on Windows, Unix sockets on Linux), each in its own deno process,
  * which must exit with status 0: the crash of issue 16 came after the tests
- * had passed, when deno.exe tore down (see README, "Windows: the DLL stays
- * loaded").
+ * had passed, when deno tore down (see README, "The native library stays
+ * loaded until the process ends").
  */
 import assert from "node:assert/strict";
 import { assertCleanExit, isWindows, pipePath, runScript } from "./helpers.ts";
