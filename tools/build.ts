@@ -31,9 +31,10 @@ const targets: Target[] = [
     out: "native/build/linux-x64/libaio.so",
     dirs: ["native/src", "native/src/unix"],
     // A soname, so programs linked against it look it up by name (not by
-    // the build path) along their $ORIGIN runpath.
-    // nodelete: dlclose leaves the library mapped, so a pool thread still
-    // returning from a parked wait never runs unmapped code (win/pin.c).
+    // the build path) along their $ORIGIN runpath. -z nodelete: dlclose
+    // never unmaps it, because Deno closes the library at teardown while a
+    // nonblocking call (the loop's wait) may still be inside it (the
+    // Windows DLL pins itself: native/src/win/pin.c).
     flags: [...common, "-fPIC", "-fvisibility=hidden", "-shared", "-Wl,-soname,libaio.so", "-Wl,-z,nodelete"],
     libs: [],
     smoke: { out: "native/build/linux-x64/smoke", flags: ["-pthread", "-Wl,-rpath,$ORIGIN"] },
