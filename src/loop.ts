@@ -54,9 +54,12 @@ export interface EventLoopOptions {
    * Parking costs a thread hop per wake-up (8-35 µs on Linux, more under
    * Wine), which halves request/response rates; a peer that answers within
    * this time is seen without one, at the price of a core busy meanwhile.
-   * The spin backs off by itself: after a spin that found nothing, the
-   * next 1, 3, 7, ... up to 1023 idle turns park at once, so an idle or
-   * slow peer costs almost nothing. Default: 100 on Linux, 0 on Windows.
+   * The spin polls synchronously for at most 50 µs at a time and lets
+   * Deno's event loop turn in between, so timers, Deno's own I/O and peers
+   * on the same thread are never held up. It backs off by itself: after a
+   * spin that found nothing, the next 1, 3, 7, ... up to 1023 idle turns
+   * park at once, so an idle or slow peer costs almost nothing.
+   * Default: 200 on Linux, 0 on Windows (bench/RESULTS.md has the figures).
    */
   spinMicroseconds?: number;
 }
@@ -74,8 +77,11 @@ const UNREF_POLL_MAX_MS = 50;
 // only after this long without one.
 const BUSY_MS_BEFORE_YIELD = 1;
 // The spin's default by backend, from bench/RESULTS.md.
-const DEFAULT_SPIN_US = { epoll: 100, iocp: 0 } as const;
-const MAX_SPIN_US = 1000;
+const DEFAULT_SPIN_US = { epoll: 200, iocp: 0 } as const;
+const MAX_SPIN_US = 100_000;
+// The longest synchronous stretch of a spin; between two, the event loop
+// turns once (setImmediate, ~5 µs).
+const SPIN_BURST_US = 50;
 // After a spin that found nothing, 2^k - 1 idle turns park without one.
 const MAX_SPIN_BACKOFF = 10;
 
@@ -334,7 +340,9 @@ export class EventLoop extends EventTarget {
           continue;
         }
         if (this.#refs === 0) break;
-        if (this.#spin()) continue;
+        if (this.#spinUs > 0 && await this.#spin()) continue;
+        // The spin let other code run: the last ref'd object may be gone.
+        if (this.#closed || this.#refs === 0) break;
         this.#state = "parked";
         this.#stats.waits++;
         const r = await this.#n.loop_wait(this.#ptr, -1);
@@ -358,22 +366,33 @@ export class EventLoop extends EventTarget {
     }
   }
 
-  // Busy-polls within the budget; true when it found something to dispatch.
-  // A miss backs off exponentially, so a peer that answers slower than the
-  // budget (or not at all) soon costs nothing; a hit resets the back-off.
-  #spin(): boolean {
-    if (this.#spinUs === 0) return false;
+  // Busy-polls for up to the budget; true when there is work to dispatch.
+  // Synchronous bursts (sub-microsecond latency) alternate with one turn of
+  // Deno's event loop, so timers, Deno's own I/O and a peer that lives on
+  // this very thread (a Deno server in the same process) run meanwhile. A
+  // miss backs off exponentially, so a peer slower than the budget, or an
+  // idle connection, soon costs nothing; a hit resets the back-off.
+  async #spin(): Promise<boolean> {
     if (this.#spinSkips > 0) {
       this.#spinSkips--;
       return false;
     }
     this.#stats.spins++;
-    const got = this.#n.aio_loop_spin(this.#ptr, this.#spinUs);
-    if (got < 0) throw aioError(got, this.#n.aio_loop_os_error(this.#ptr), "EventLoop spin");
-    if (got > 0) {
-      this.#stats.spinHits++;
-      this.#spinFailures = 0;
-      return true;
+    const n = this.#n, ptr = this.#ptr;
+    const end = performance.now() + this.#spinUs / 1000;
+    for (;;) {
+      const left = Math.round((end - performance.now()) * 1000);
+      const got = n.aio_loop_spin(ptr, Math.max(0, Math.min(SPIN_BURST_US, left)));
+      if (got < 0) throw aioError(got, n.aio_loop_os_error(ptr), "EventLoop spin");
+      // Found events, or a call made during the yield left work pending.
+      if (got > 0 || n.aio_loop_pending(ptr)) {
+        this.#stats.spinHits++;
+        this.#spinFailures = 0;
+        return true;
+      }
+      if (left <= SPIN_BURST_US) break;
+      await new Promise((r) => setImmediate(r));
+      if (this.#closed || this.#refs === 0) return false;
     }
     if (this.#spinFailures < MAX_SPIN_BACKOFF) this.#spinFailures++;
     this.#spinSkips = (1 << this.#spinFailures) - 1;
