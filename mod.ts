@@ -13,7 +13,7 @@
  *
  * @module
  */
-export { EventLoop, type LoopStats } from "./src/loop.ts";
+export { EventLoop, type EventLoopOptions, type LoopStats } from "./src/loop.ts";
 export type { NetAddress } from "./src/address.ts";
 export { type CloseReason, type SendResult, type SocketState } from "./src/stream.ts";
 export { type ConnectOptions, type OsHandle, TcpConnection, type TcpConnectionConfig } from "./src/tcp_connection.ts";

@@ -10,7 +10,7 @@
  */
 import { type Native, symbols } from "./symbols.ts";
 
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 
 let opened: Native | null = null;
 

@@ -2,10 +2,12 @@
  * EventLoop: one native loop, one pump, dispatch of records to objects by
  * id, and the reference count that decides whether the process may exit.
  *
- * The pump (design: ARCHITECTURE.md, perf-baselines.md):
+ * The pump:
  *  1. dispatch synchronously while the shim has work pending;
  *  2. else poll synchronously with a zero timeout (no thread hop);
- *  3. only when that finds nothing, park in the nonblocking wait on a pool
+ *  3. else busy-poll for a bounded, adaptive time (`spinMicroseconds`): a
+ *     peer that answers within it is seen without a thread hop;
+ *  4. only when that finds nothing, park in the nonblocking wait on a pool
  *     thread, and only while some ref'd object exists.
  * A parked wait keeps Deno alive and cannot be unref'd, so when the last
  * ref'd object goes the pump wakes the wait and stops; objects that are
@@ -13,10 +15,12 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import { native } from "../ffi/library.ts";
 import { RECORD, RecordKind } from "../ffi/records.ts";
 import type { Native } from "../ffi/symbols.ts";
 import { aioError } from "./errors.ts";
+import { checkInt, checkOptions } from "./validate.ts";
 
 /** What the loop delivers records to (TcpConnection, TcpListener, Pipe, ...). */
 export interface LoopTarget {
@@ -36,6 +40,28 @@ export interface LoopStats {
   events: number;
   /** Open native handles. */
   handles: number;
+  /** Busy-polls started (each bounded by `spinMicroseconds`). */
+  spins: number;
+  /** Busy-polls that found an event before their time ran out. */
+  spinHits: number;
+}
+
+/** Options of a loop. */
+export interface EventLoopOptions {
+  /**
+   * How long, in microseconds, the pump busy-polls for the next event
+   * before it parks in the nonblocking wait; 0 turns busy-polling off.
+   * Parking costs a thread hop per wake-up (8-35 µs on Linux, more under
+   * Wine), which halves request/response rates; a peer that answers within
+   * this time is seen without one, at the price of a core busy meanwhile.
+   * The spin polls synchronously for at most 50 µs at a time and lets
+   * Deno's event loop turn in between, so timers, Deno's own I/O and peers
+   * on the same thread are never held up. It backs off by itself: after a
+   * spin that found nothing, the next 1, 3, 7, ... up to 1023 idle turns
+   * park at once, so an idle or slow peer costs almost nothing.
+   * Default: 200 on Linux, 0 on Windows (bench/RESULTS.md has the figures).
+   */
+  spinMicroseconds?: number;
 }
 
 // "scheduled": a microtask will start the pump (never run it inside the
@@ -49,7 +75,15 @@ const UNREF_POLL_MAX_MS = 50;
 // microtasks (promise continuations of the callbacks). A timer yield costs
 // about a millisecond, so it yields to macrotasks (timers, Deno's own I/O)
 // only after this long without one.
-const BUSY_MS_BEFORE_YIELD = 10;
+const BUSY_MS_BEFORE_YIELD = 1;
+// The spin's default by backend, from bench/RESULTS.md.
+const DEFAULT_SPIN_US = { epoll: 200, iocp: 0 } as const;
+const MAX_SPIN_US = 100_000;
+// The longest synchronous stretch of a spin; between two, the event loop
+// turns once (setImmediate, ~5 µs).
+const SPIN_BURST_US = 50;
+// After a spin that found nothing, 2^k - 1 idle turns park without one.
+const MAX_SPIN_BACKOFF = 10;
 
 let defaultLoop: EventLoop | null = null;
 
@@ -78,17 +112,23 @@ export class EventLoop extends EventTarget {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerDelay = UNREF_POLL_MIN_MS;
   #idleWaiters: (() => void)[] = [];
-  #stats = { waits: 0, polls: 0, events: 0 };
+  #stats = { waits: 0, polls: 0, events: 0, spins: 0, spinHits: 0 };
+  #spinUs: number;
+  #spinFailures = 0;
+  #spinSkips = 0;
 
   /** Creates a loop. Most code uses `EventLoop.default`. */
-  constructor() {
+  constructor(options?: EventLoopOptions) {
     super();
+    const o = checkOptions<EventLoopOptions>(options);
+    const spin = checkInt(o.spinMicroseconds, "options.spinMicroseconds", 0, MAX_SPIN_US);
     this.#n = native();
     const err = new Int32Array(2);
     const ptr = this.#n.aio_loop_new(err);
     if (ptr === null) throw aioError(err[0], err[1], "EventLoop");
     this.#ptr = ptr;
     this.backend = this.#n.aio_backend() === 2 ? "iocp" : "epoll";
+    this.#spinUs = spin ?? DEFAULT_SPIN_US[this.backend];
     const cap = this.#n.aio_loop_record_capacity(ptr);
     const recs = Deno.UnsafePointerView.getArrayBuffer(this.#n.aio_loop_records(ptr)!, cap * RECORD.size);
     this.#records = new Uint32Array(recs);
@@ -97,7 +137,12 @@ export class EventLoop extends EventTarget {
     this._arena = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(this.#n.aio_loop_arena(ptr)!, size));
   }
 
-  /** Counters: waits, polls, events, and open native handles. */
+  /** The busy-poll budget in microseconds (0: off); see `EventLoopOptions`. */
+  get spinMicroseconds(): number {
+    return this.#spinUs;
+  }
+
+  /** Counters: waits, polls, events, spins, and open native handles. */
   stats(): LoopStats {
     return {
       ...this.#stats,
@@ -283,10 +328,11 @@ export class EventLoop extends EventTarget {
         if (this.#closed) break;
         if (got > 0) {
           sawEvents = true;
-          // Let promise continuations of the callbacks run; now and then
-          // let timers and other I/O run too.
+          // Let promise continuations of the callbacks run; every
+          // millisecond let timers and Deno's own I/O run too (setImmediate
+          // turns the event loop once; setTimeout(0) would cost ~4 ms).
           if (Date.now() - since >= BUSY_MS_BEFORE_YIELD) {
-            await new Promise((r) => setTimeout(r, 0));
+            await new Promise((r) => setImmediate(r));
             since = Date.now();
           } else {
             await null;
@@ -294,6 +340,9 @@ export class EventLoop extends EventTarget {
           continue;
         }
         if (this.#refs === 0) break;
+        if (this.#spinUs > 0 && await this.#spin()) continue;
+        // The spin let other code run: the last ref'd object may be gone.
+        if (this.#closed || this.#refs === 0) break;
         this.#state = "parked";
         this.#stats.waits++;
         const r = await this.#n.loop_wait(this.#ptr, -1);
@@ -315,6 +364,39 @@ export class EventLoop extends EventTarget {
         }
       }
     }
+  }
+
+  // Busy-polls for up to the budget; true when there is work to dispatch.
+  // Synchronous bursts (sub-microsecond latency) alternate with one turn of
+  // Deno's event loop, so timers, Deno's own I/O and a peer that lives on
+  // this very thread (a Deno server in the same process) run meanwhile. A
+  // miss backs off exponentially, so a peer slower than the budget, or an
+  // idle connection, soon costs nothing; a hit resets the back-off.
+  async #spin(): Promise<boolean> {
+    if (this.#spinSkips > 0) {
+      this.#spinSkips--;
+      return false;
+    }
+    this.#stats.spins++;
+    const n = this.#n, ptr = this.#ptr;
+    const end = performance.now() + this.#spinUs / 1000;
+    for (;;) {
+      const left = Math.round((end - performance.now()) * 1000);
+      const got = n.aio_loop_spin(ptr, Math.max(0, Math.min(SPIN_BURST_US, left)));
+      if (got < 0) throw aioError(got, n.aio_loop_os_error(ptr), "EventLoop spin");
+      // Found events, or a call made during the yield left work pending.
+      if (got > 0 || n.aio_loop_pending(ptr)) {
+        this.#stats.spinHits++;
+        this.#spinFailures = 0;
+        return true;
+      }
+      if (left <= SPIN_BURST_US) break;
+      await new Promise((r) => setImmediate(r));
+      if (this.#closed || this.#refs === 0) return false;
+    }
+    if (this.#spinFailures < MAX_SPIN_BACKOFF) this.#spinFailures++;
+    this.#spinSkips = (1 << this.#spinFailures) - 1;
+    return false;
   }
 
   #wakeIdleWaiters(): void {

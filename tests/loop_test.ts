@@ -42,10 +42,11 @@ Deno.test("loop close wakes a parked wait and returns promptly", async () => {
 });
 
 Deno.test("stats count waits, polls and events", async () => {
-  const loop = new EventLoop();
+  // No busy-poll: every idle turn parks, so waits are counted for sure.
+  const loop = new EventLoop({ spinMicroseconds: 0 });
   try {
     const before = loop.stats();
-    assert.deepEqual(before, { waits: 0, polls: 0, events: 0, handles: 0 });
+    assert.deepEqual(before, { waits: 0, polls: 0, events: 0, handles: 0, spins: 0, spinHits: 0 });
     const listener = await TcpListener.listen("127.0.0.1", 0, { loop });
     const accepted = listener.accept();
     const conn = await TcpConnection.connect("127.0.0.1", listener.localPort, { loop });

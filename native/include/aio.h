@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define AIO_ABI_VERSION 1
+#define AIO_ABI_VERSION 2
 
 /* bits 0-19: slot index; bits 20-30: generation (never 0); bit 31: clear. */
 typedef uint32_t aio_id;
@@ -137,6 +137,12 @@ void aio_loop_free(aio_loop *loop);
 /* Blocks up to timeout_ms (-1: no limit) and harvests raw entries only.
  * Returns > 0 when there is anything to dispatch. */
 int32_t aio_loop_wait(aio_loop *loop, int32_t timeout_ms);
+/* The bounded busy-poll the pump tries before it parks: polls with a zero
+ * timeout until something is harvested or max_us microseconds have passed,
+ * on the calling thread. Returns what aio_loop_wait returns (0: nothing
+ * came in time). Parking costs a thread hop per wake-up; a peer that
+ * answers within max_us is seen without one. */
+int32_t aio_loop_spin(aio_loop *loop, int32_t max_us);
 /* Turns harvested entries into records; returns the record count. Call
  * again while aio_loop_pending() says work is left. */
 int32_t aio_loop_dispatch(aio_loop *loop);

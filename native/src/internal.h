@@ -160,6 +160,8 @@ int backend_loop_init(aio_loop *loop, int32_t *os_error);
 void backend_loop_free(aio_loop *loop);
 int32_t backend_loop_wait(aio_loop *loop, int32_t timeout_ms);
 int32_t backend_loop_wake(aio_loop *loop);
+/* A monotonic clock in microseconds, cheap enough to read in a spin. */
+uint64_t backend_clock_us(void);
 /* Turns the harvested raw entries into handle flags + pending entries. */
 void backend_loop_harvest(aio_loop *loop);
 /* Does the pending work of one handle, writing records; returns nonzero

@@ -58,6 +58,18 @@ AIO_EXPORT int32_t aio_loop_wait(aio_loop *loop, int32_t timeout_ms) {
   return backend_loop_wait(loop, timeout_ms);
 }
 
+AIO_EXPORT int32_t aio_loop_spin(aio_loop *loop, int32_t max_us) {
+  uint64_t deadline;
+  int32_t n;
+  RETURN_IF(!loop || max_us < 0, AIO_EINVAL);
+  deadline = backend_clock_us() + (uint64_t)max_us;
+  do {
+    n = backend_loop_wait(loop, 0);
+    if (n != 0) return n;
+  } while (backend_clock_us() < deadline);
+  return 0;
+}
+
 AIO_EXPORT int32_t aio_loop_wake(aio_loop *loop) {
   RETURN_IF(!loop, AIO_EINVAL);
   return backend_loop_wake(loop);

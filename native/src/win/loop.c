@@ -91,6 +91,15 @@ int32_t backend_loop_wait(aio_loop *loop, int32_t timeout_ms) {
   return (int32_t)n;
 }
 
+uint64_t backend_clock_us(void) {
+  LARGE_INTEGER freq, now;
+  QueryPerformanceFrequency(&freq);
+  QueryPerformanceCounter(&now);
+  return (uint64_t)(now.QuadPart / freq.QuadPart) * 1000000u +
+         (uint64_t)(now.QuadPart % freq.QuadPart) * 1000000u /
+             (uint64_t)freq.QuadPart;
+}
+
 int32_t backend_loop_wake(aio_loop *loop) {
   /* A NULL OVERLAPPED is never an operation: the harvest skips it. */
   if (!PostQueuedCompletionStatus(loop->backend->port, 0, 0, NULL)) {
