@@ -3,18 +3,15 @@
  *
  * Linux: the server's and the client's processes, all threads, plus their
  * reaped children (the anonymous-pipe writer of Deno's peer).
- * Windows under Wine: a Wine process's work is split between the process
- * and the wineserver (every socket call is a request to it), so the figure
- * is the whole pid namespace the run lives in (tools/wine_env.sh gives each
- * run its own): server, client, wineserver, Wine's services and the driver
- * (waiting, nearly idle). Only one pair of peers runs at a time. Reaped
- * children are left out there: a process of an earlier run reaped late
- * would land in the window; so a child that ends inside the window (Deno's
- * anonymous-pipe writer) is missed.
+ * Windows under Wine: the peers' Unix processes (found by their command
+ * lines in the run's own pid namespace, see tools/wine_env.sh) plus the
+ * wineserver, which does the socket work of every Wine process (each
+ * socket call is a request to it); only one pair of peers runs at a time.
+ * Reaped children are left out there (a child that ends inside the window,
+ * Deno's anonymous-pipe writer, is missed).
  *
  * @module
  */
-
 const TICKS_PER_SECOND = 100; // USER_HZ: 100 on every Linux x86-64 kernel
 
 /** The proc file system: `/proc` on Linux, `Z:\proc` for deno.exe under Wine (Z: is the chroot's root). */
@@ -37,17 +34,29 @@ function processCpu(pid: string, children: boolean): number {
   }
 }
 
-/** CPU seconds used so far by `pids` (Linux), or by the whole Wine namespace (Windows: `pids` ignored). */
+/** CPU seconds used so far by the processes `pids` (Unix pids). */
 export function cpuSeconds(pids: number[]): number {
-  if (Deno.build.os !== "windows") return pids.reduce((sum, pid) => sum + processCpu(String(pid), true), 0);
-  let sum = 0;
-  for (const e of Deno.readDirSync(PROC)) if (/^\d+$/.test(e.name)) sum += processCpu(e.name, false);
-  return sum;
+  return pids.reduce((sum, pid) => sum + processCpu(String(pid), Deno.build.os !== "windows"), 0);
+}
+
+/** Under Wine: the Unix pids of the processes whose command line contains `part`. */
+export function wineUnixPids(part: string): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync(PROC)) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`${PROC}${SEP}${e.name}${SEP}cmdline`).replaceAll("\0", " ");
+      if (cmd.includes(part)) out.push(Number(e.name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 /** What `cpuSeconds` covers, for the report. */
 export const CPU_SCOPE = {
   linux: "server + client processes (all threads, reaped children), from /proc/<pid>/stat",
   windows:
-    "the whole Wine pid namespace (server, client, wineserver, Wine services, idle driver; live processes only), from /proc",
+    "the server's and client's Wine processes plus the wineserver (which does every socket call's work), from the /proc of the run's pid namespace",
 };

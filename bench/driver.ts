@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { cpuSeconds } from "./cpu.ts";
+import { cpuSeconds, wineUnixPids } from "./cpu.ts";
 import { Peer } from "./proc.ts";
 import {
   IDLE_DELAY_MS,
@@ -66,6 +66,11 @@ function denoFlags(impl: string, tmp: string): string[] {
   return flags;
 }
 
+/** What identifies a peer's process by its command line (under Wine, where its Unix pid is not its Windows pid). */
+function marker(impl: string, role: string, side: Side): string {
+  return `${impl}.ts ${role} ${side.kind} `;
+}
+
 /** The command line of one peer process. */
 function argv(impl: string, role: string, side: Side, extra: Record<string, number | string>, tmp: string): string[] {
   const params = { ...side.params, ...extra };
@@ -92,6 +97,18 @@ function argv(impl: string, role: string, side: Side, extra: Record<string, numb
   throw new Error(`unknown implementation ${impl}`);
 }
 
+/**
+ * The Unix pids whose CPU a sample counts: the peers themselves on Linux;
+ * under Wine their Unix processes (matched by command line) and the
+ * wineserver.
+ */
+function unixPids(peers: Peer[]): number[] {
+  if (os === "linux") return peers.map((p) => p.pid);
+  const pids = new Set(wineUnixPids("wineserver"));
+  for (const p of peers) for (const pid of wineUnixPids(p.marker)) pids.add(pid);
+  return [...pids];
+}
+
 async function stats(server: Peer): Promise<Record<string, number>> {
   await server.send("STATS");
   return JSON.parse(await server.expect("STATS", 30_000));
@@ -107,7 +124,7 @@ async function runOne(w: Workload, impl: string, run: number, tmp: string): Prom
     if (w.server) {
       const sImpl = w.fixedServer ?? impl;
       if (isPipe && os === "linux") await Deno.remove(w.server.params.path as string).catch(() => {});
-      server = new Peer(`${sImpl} server`, argv(sImpl, "server", w.server, {}, tmp));
+      server = new Peer(`${sImpl} server`, argv(sImpl, "server", w.server, {}, tmp), marker(sImpl, "server", w.server));
       peers.push(server);
       const ready = await server.expect("READY", 60_000);
       addr = isPipe ? { path: ready } : { port: Number(ready) };
@@ -116,7 +133,8 @@ async function runOne(w: Workload, impl: string, run: number, tmp: string): Prom
     const cImpl = w.fixedClient ?? impl;
     const clients = Array.from(
       { length: w.clients ?? 1 },
-      (_, i) => new Peer(`${cImpl} client ${i}`, argv(cImpl, "client", w.client, addr, tmp)),
+      (_, i) =>
+        new Peer(`${cImpl} client ${i}`, argv(cImpl, "client", w.client, addr, tmp), marker(cImpl, "client", w.client)),
     );
     peers.push(...clients);
     await Promise.all(clients.map((c) => c.expect("READY", 180_000)));
@@ -125,7 +143,7 @@ async function runOne(w: Workload, impl: string, run: number, tmp: string): Prom
       await sleep(1000); // let the server settle after the last connection's ping
       after = (await stats(server!)).rss;
     }
-    const pids = [...(server ? [server.pid] : []), ...clients.map((c) => c.pid)];
+    const pids = unixPids(server ? [server, ...clients] : clients);
     const cpu0 = cpuSeconds(pids);
     await Promise.all(clients.map((c) => c.send("GO")));
     const results = (await Promise.all(clients.map((c) => c.expect("DONE", 300_000)))).map((s) => JSON.parse(s));
@@ -157,9 +175,10 @@ async function runOne(w: Workload, impl: string, run: number, tmp: string): Prom
       case "idlecpu": {
         // Traffic has stopped (the client holds its connections open, silent).
         await sleep(IDLE_DELAY_MS);
-        const c0 = cpuSeconds([server!.pid]);
+        const serverPids = unixPids([server!]);
+        const c0 = cpuSeconds(serverPids);
         await sleep(IDLE_WINDOW_MS);
-        sample.value = (cpuSeconds([server!.pid]) - c0) / (IDLE_WINDOW_MS / 1000) * 100;
+        sample.value = (cpuSeconds(serverPids) - c0) / (IDLE_WINDOW_MS / 1000) * 100;
         break;
       }
     }

@@ -9,6 +9,8 @@
 export class Peer {
   readonly child: Deno.ChildProcess;
   readonly name: string;
+  /** A part of its command line that tells it from the other processes (bench/cpu.ts wineUnixPids). */
+  readonly marker: string;
   #lines: string[] = [];
   #waiter: (() => void) | null = null;
   #ended = false;
@@ -16,14 +18,14 @@ export class Peer {
   #stdin: WritableStreamDefaultWriter<Uint8Array>;
   #status: Promise<Deno.CommandStatus>;
 
-  constructor(name: string, argv: string[], env?: Record<string, string>) {
+  constructor(name: string, argv: string[], marker: string) {
     this.name = name;
+    this.marker = marker;
     this.child = new Deno.Command(argv[0], {
       args: argv.slice(1),
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-      env,
     }).spawn();
     this.#stdin = this.child.stdin.getWriter();
     this.#status = this.child.status;

@@ -168,7 +168,7 @@ export function markdown(samples: Sample[], list: Record<Os, Workload[]>, info: 
     "",
     `CPU per unit: user+system seconds over the timed part, divided by the units of work. Linux: ${CPU_SCOPE.linux}. Windows: ${CPU_SCOPE.windows}.`,
     "",
-    `Idle memory: the server's RSS growth (its own Deno.memoryUsage().rss) from before the first connection to 1 s after the last one was opened and pinged, per connection. Scale: connections the server holds at once that all answer a ping, opened by separate client processes over ${"127.0.0.1-4"} (each address has its own ephemeral ports). Idle CPU: the server's CPU over ${IDLE_WINDOW_MS} ms starting ${IDLE_DELAY_MS} ms after the client stopped sending (connections kept open), in % of one core; met when the highest run is below the target.`,
+    `Idle memory: the server's RSS growth (its own Deno.memoryUsage().rss) from before the first connection to 1 s after the last one was opened and pinged, per connection. Scale: connections the server holds at once that all answer a ping, opened by separate client processes over ${"127.0.0.1-4"} (each address has its own ephemeral ports). Idle CPU: the server process's CPU (under Wine plus the wineserver's) over ${IDLE_WINDOW_MS} ms starting ${IDLE_DELAY_MS} ms after the client stopped sending (connections kept open), in % of one core; met when the highest run is below the target.`,
     "",
     "Implementations:",
     "",

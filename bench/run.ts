@@ -5,6 +5,10 @@
  *
  *   deno task bench [--quick] [--runs=N] [--only=bulk,many] [--linux|--windows] [--out=DIR]
  *
+ * It runs with --allow-all: Deno grants reads of /proc (CPU times, machine
+ * facts) only to --allow-all, and --allow-run to start the peers amounts
+ * to as much. The peers it starts get narrow permissions (loopback only).
+ *
  * A full run (no --quick/--only) writes bench/RESULTS.md and
  * bench/results.svg; a partial one writes them to .cache/bench/ unless
  * --out says where.
@@ -170,7 +174,7 @@ const md = markdown(samples, list, {
   ...info,
   commands: [
     `deno task bench ${args.join(" ")}`.trim(),
-    "(= deno run --allow-read --allow-write --allow-run --allow-sys --allow-env bench/run.ts)",
+    "(= deno run --allow-all bench/run.ts; Deno reads /proc only with --allow-all)",
     "Windows part: bash tools/wine_env.sh run run --quiet --allow-read --allow-write --allow-run=Z:\\opt\\deno-win\\deno.exe bench/driver.ts",
     "peers: deno run --quiet --allow-read --allow-write=<tmp> --allow-net=127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,unix:<endpoints> [--allow-ffi --allow-env] bench/peers/<impl>.ts <role> <kind> <json>",
   ],
