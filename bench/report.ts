@@ -215,24 +215,20 @@ export function verdicts(samples: Sample[], list: Record<Os, Workload[]>): Verdi
 /** results.svg: horizontal bars of ours/reference per workload, one bar per system, targets marked. */
 export function svg(vs: Verdict[]): string {
   const names = [...new Set(vs.filter((v) => v.ratio !== undefined).map((v) => v.workload.name))];
-  const rowH = 44, left = 170, width = 520, top = 40;
+  const rowH = 44, left = 230, width = 520, top = 56;
   const maxRatio = Math.max(2, ...vs.map((v) => v.ratio ?? 0), ...vs.map((v) => v.workload.target.ratio ?? 0)) * 1.05;
   const x = (r: number) => left + (r / maxRatio) * width;
   const h = top + names.length * rowH + 40;
   const color: Record<Os, string> = { linux: "#3b7dd8", windows: "#e08a2c" };
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${
-      left + width + 140
+      left + width + 120
     }" height="${h}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="10" y="20" font-size="14" font-weight="bold">@eve/aio / reference (Deno built-in; node:net for Windows pipes), medians</text>`,
-    `<rect x="${left + width + 20}" y="${top}" width="12" height="12" fill="${color.linux}"/><text x="${
-      left + width + 36
-    }" y="${top + 10}">Linux</text>`,
-    `<rect x="${left + width + 20}" y="${top + 18}" width="12" height="12" fill="${color.windows}"/><text x="${
-      left + width + 36
-    }" y="${top + 28}">Wine</text>`,
-    `<text x="${left + width + 20}" y="${top + 48}">| target</text>`,
+    `<rect x="10" y="30" width="12" height="12" fill="${color.linux}"/><text x="26" y="40">Linux (epoll)</text>`,
+    `<rect x="120" y="30" width="12" height="12" fill="${color.windows}"/><text x="136" y="40">Windows under Wine (IOCP)</text>`,
+    `<line x1="320" x2="320" y1="29" y2="43" stroke="black" stroke-width="2"/><text x="326" y="40">target</text>`,
   ];
   names.forEach((name, i) => {
     const y = top + i * rowH;
