@@ -77,8 +77,6 @@ export function workloads(os: Os, quick: boolean, pipePath: (k: number) => strin
   const many = win
     ? { conns: quick ? 50 : 200, rounds: quick ? 20 : 50 }
     : { conns: quick ? 200 : 1000, rounds: quick ? 30 : 100 };
-    ? { conns: quick ? 50 : 200, rounds: quick ? 20 : 100 }
-    : { conns: quick ? 200 : 1000, rounds: quick ? 30 : 100 };
   // Under Wine, opening thousands of connections takes minutes and often
   // times out on this loaded 2-core machine: 500 keeps idle memory measurable.
   const idleConns = pick(10_000, 500, 2_000, 100);
