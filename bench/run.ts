@@ -4,6 +4,7 @@
  * here, and writes RESULTS.md and results.svg.
  *
  *   deno task bench [--quick] [--runs=N] [--only=bulk,many] [--linux|--windows] [--out=DIR]
+ *   deno task bench --report=.cache/bench/last-run.json [--out=DIR]   (the report again, from a saved run)
  *
  * It runs with --allow-all: Deno grants reads of /proc (CPU times, machine
  * facts) only to --allow-all, and --allow-run to start the peers amounts
@@ -138,35 +139,52 @@ async function machine(): Promise<string[]> {
   ];
 }
 
-const started = new Date();
-const t0 = performance.now();
-const samples: Sample[] = [];
-const notes: string[] = [
-  "Sizes: Linux as issue 17 asks (bulk 1 GiB, many 1,000 x 100, idle memory 10,000 connections, scale 19,000). Under Wine every socket call is a wineserver request and a process start costs seconds, so Windows sizes are smaller (see each table's title: many 200 x 50, idle memory 500 connections, pipes 32 MiB) to keep the whole run near 25 minutes on this 2-core machine.",
-  "Accept: the side under test faces a fixed peer (the C program on Linux, deno.exe's built-in under Wine), so each row times one implementation's accept (server side) or connect (client side).",
-];
-const durations: string[] = [];
-const info = { date: started.toISOString(), machine: await machine() };
-
-log("build: deno task build, gcc bench/peers/epoll.c");
-await must("deno task build", Deno.execPath(), ["task", "build"]);
-await Deno.mkdir(`${REPO}/.cache/bench`, { recursive: true });
-await must("gcc", "gcc", ["-O2", "-o", EPOLL_BIN, `${REPO}/bench/peers/epoll.c`]);
-
-if (wantLinux) {
-  const t = performance.now();
-  await runSuite(opts, (s) => {
-    samples.push(s);
-    log(describe(s));
-  });
-  durations.push(`Linux part: ${Math.round((performance.now() - t) / 1000)} s`);
+/** What a run produced; kept in .cache/bench/last-run.json so `--report=` can redo the report without rerunning. */
+interface SavedRun {
+  info: { date: string; machine: string[] };
+  samples: Sample[];
+  notes: string[];
+  durations: string[];
 }
-if (wantWindows) {
-  const t = performance.now();
-  await runWine(samples, notes);
-  durations.push(`Windows part (Wine): ${Math.round((performance.now() - t) / 1000)} s, Wine start included`);
+
+async function runAll(): Promise<SavedRun> {
+  const started = new Date();
+  const t0 = performance.now();
+  const samples: Sample[] = [];
+  const notes: string[] = [
+    "Sizes: Linux as issue 17 asks (bulk 1 GiB, many 1,000 x 100, idle memory 10,000 connections, scale 19,000). Under Wine every socket call is a wineserver request and a process start costs seconds, so Windows sizes are smaller (see each table's title: many 200 x 50, idle memory 500 connections, pipes 32 MiB) to keep the whole run near 25 minutes on this 2-core machine.",
+    "Accept: the side under test faces a fixed peer (the C program on Linux, deno.exe's built-in under Wine), so each row times one implementation's accept (server side) or connect (client side).",
+  ];
+  const durations: string[] = [];
+  const info = { date: started.toISOString(), machine: await machine() };
+
+  log("build: deno task build, gcc bench/peers/epoll.c");
+  await must("deno task build", Deno.execPath(), ["task", "build"]);
+  await Deno.mkdir(`${REPO}/.cache/bench`, { recursive: true });
+  await must("gcc", "gcc", ["-O2", "-o", EPOLL_BIN, `${REPO}/bench/peers/epoll.c`]);
+
+  if (wantLinux) {
+    const t = performance.now();
+    await runSuite(opts, (s) => {
+      samples.push(s);
+      log(describe(s));
+    });
+    durations.push(`Linux part: ${Math.round((performance.now() - t) / 1000)} s`);
+  }
+  if (wantWindows) {
+    const t = performance.now();
+    await runWine(samples, notes);
+    durations.push(`Windows part (Wine): ${Math.round((performance.now() - t) / 1000)} s, Wine start included`);
+  }
+  durations.push(`whole run: ${Math.round((performance.now() - t0) / 1000)} s, build included`);
+  const run = { info, samples, notes, durations };
+  await Deno.writeTextFile(LAST_RUN, JSON.stringify(run));
+  return run;
 }
-durations.push(`whole run: ${Math.round((performance.now() - t0) / 1000)} s, build included`);
+
+const LAST_RUN = `${REPO}/.cache/bench/last-run.json`;
+const from = args.find((a) => a.startsWith("--report="))?.slice(9);
+const { info, samples, notes, durations }: SavedRun = from ? JSON.parse(await Deno.readTextFile(from)) : await runAll();
 
 const tmpPipe = (k: number) => `<tmp>/p${k}.sock`;
 const list: Record<Os, ReturnType<typeof workloads>> = {
@@ -176,7 +194,7 @@ const list: Record<Os, ReturnType<typeof workloads>> = {
 const md = markdown(samples, list, {
   ...info,
   commands: [
-    `deno task bench ${args.join(" ")}`.trim(),
+    `deno task bench ${args.filter((a) => !a.startsWith("--report=")).join(" ")}`.trim(),
     "(= deno run --allow-all bench/run.ts; Deno reads /proc only with --allow-all)",
     "Windows part: bash tools/wine_env.sh run run --quiet --allow-read --allow-write --allow-run=Z:\\opt\\deno-win\\deno.exe bench/driver.ts",
     "peers: deno run --quiet --allow-read --allow-write=<tmp> --allow-net=127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,unix:<endpoints> [--allow-ffi --allow-env] bench/peers/<impl>.ts <role> <kind> <json>",
