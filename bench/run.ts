@@ -92,6 +92,11 @@ async function runWine(samples: Sample[], notes: string[]): Promise<void> {
   };
   const got = samples.length;
   const stderrTail: string[] = [];
+  // `timeout` runs in its own process group, out of reach of the terminal's
+  // Ctrl-C: hand it the signal (it relays it to the whole Wine run).
+  const relay = () => child.kill("SIGTERM");
+  Deno.addSignalListener("SIGINT", relay);
+  Deno.addSignalListener("SIGTERM", relay);
   try {
     await Promise.all([
       lines(child.stdout, (l) => {
@@ -105,6 +110,8 @@ async function runWine(samples: Sample[], notes: string[]): Promise<void> {
     ]);
   } finally {
     const status = await child.status;
+    Deno.removeSignalListener("SIGINT", relay);
+    Deno.removeSignalListener("SIGTERM", relay);
     if (status.code !== 0) {
       notes.push(
         `The Windows driver exited with status ${status.code}${
