@@ -159,7 +159,7 @@ async function runAll(): Promise<SavedRun> {
   const t0 = performance.now();
   const samples: Sample[] = [];
   const notes: string[] = [
-    "Sizes: Linux as issue 17 asks (bulk 1 GiB, many 1,000 x 100, idle memory 10,000 connections, scale 19,000). Under Wine every socket call is a wineserver request and a process start costs seconds, so Windows sizes are smaller (see each table's title: many 200 x 50, idle memory 500 connections, pipes 32 MiB) to keep the whole run near 25 minutes on this 2-core machine.",
+    "Sizes: as issue 17 asks on Linux (bulk 1 GiB, many 1,000 x 100, idle memory 10,000 connections, scale 19,000). Under Wine every socket call is a wineserver request and a process start costs seconds, so some Windows sizes are smaller (see each table's title: ping-pong 2,000 round trips, many 200 x 100, accept 500, idle memory and scale 2,000 connections, pipes 64 MiB) to keep the whole run within ~25 minutes on this 2-core machine.",
     "Accept: the side under test faces a fixed peer (the C program on Linux, deno.exe's built-in under Wine), so each row times one implementation's accept (server side) or connect (client side).",
   ];
   const durations: string[] = [];
