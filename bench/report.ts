@@ -168,7 +168,7 @@ export function markdown(samples: Sample[], list: Record<Os, Workload[]>, info: 
     "",
     `CPU per unit: user+system seconds over the timed part, divided by the units of work. Linux: ${CPU_SCOPE.linux}. Windows: ${CPU_SCOPE.windows}.`,
     "",
-    `Idle memory: the server's RSS growth (its own Deno.memoryUsage().rss) from before the first connection to 1 s after the last one was opened and pinged, per connection. Scale: connections the server holds at once that all answer a ping, opened by separate client processes over ${"127.0.0.1-4"} (each address has its own ephemeral ports). Idle CPU: the server process's CPU (under Wine plus the wineserver's) over ${IDLE_WINDOW_MS} ms starting ${IDLE_DELAY_MS} ms after the client stopped sending (connections kept open), in % of one core; met when the highest run is below the target.`,
+    `Idle memory: the server's RSS growth (its own Deno.memoryUsage().rss) from before the first connection to 1 s after the last one was opened (over 127.0.0.1-4, as for scale) and pinged, per connection. Scale: connections the server holds at once that all answer a ping, opened by separate client processes over ${"127.0.0.1-4"} (each address has its own ephemeral ports). Idle CPU: the server process's CPU (under Wine plus the wineserver's) over ${IDLE_WINDOW_MS} ms starting ${IDLE_DELAY_MS} ms after the client stopped sending (connections kept open), in % of one core; met when the highest run is below the target.`,
     "",
     "Implementations:",
     "",
@@ -217,7 +217,7 @@ export function svg(vs: Verdict[]): string {
   const names = [...new Set(vs.filter((v) => v.ratio !== undefined).map((v) => v.workload.name))];
   const rowH = 44, left = 230, width = 520, top = 56;
   const maxRatio = Math.max(2, ...vs.map((v) => v.ratio ?? 0), ...vs.map((v) => v.workload.target.ratio ?? 0)) * 1.05;
-  const x = (r: number) => left + (r / maxRatio) * width;
+  const x = (r: number) => Math.round(left + (r / maxRatio) * width);
   const h = top + names.length * rowH + 40;
   const color: Record<Os, string> = { linux: "#3b7dd8", windows: "#e08a2c" };
   const parts = [
