@@ -84,6 +84,8 @@ const MAX_SPIN_US = 100_000;
 const SPIN_BURST_US = 50;
 // After a spin that found nothing, 2^k - 1 idle turns park without one.
 const MAX_SPIN_BACKOFF = 10;
+// A preempted spin counts as this many misses.
+const PREEMPTED_BACKOFF = 4;
 
 let defaultLoop: EventLoop | null = null;
 
@@ -381,9 +383,18 @@ export class EventLoop extends EventTarget {
     const n = this.#n, ptr = this.#ptr;
     const end = performance.now() + this.#spinUs / 1000;
     for (;;) {
-      const left = Math.round((end - performance.now()) * 1000);
-      const got = n.aio_loop_spin(ptr, Math.max(0, Math.min(SPIN_BURST_US, left)));
+      const before = performance.now();
+      const left = Math.round((end - before) * 1000);
+      const burst = Math.max(0, Math.min(SPIN_BURST_US, left));
+      const got = n.aio_loop_spin(ptr, burst);
       if (got < 0) throw aioError(got, n.aio_loop_os_error(ptr), "EventLoop spin");
+      // A synchronous burst that took far longer than asked was preempted:
+      // more runnable threads than cores, where spinning takes the CPU the
+      // peer needs to answer. Stop at once and back off hard.
+      if (got === 0 && (performance.now() - before) * 1000 > burst * 4 + 100) {
+        this.#spinMissed(PREEMPTED_BACKOFF);
+        return false;
+      }
       // Found events, or a call made during the yield left work pending.
       if (got > 0 || n.aio_loop_pending(ptr)) {
         this.#stats.spinHits++;
@@ -394,9 +405,13 @@ export class EventLoop extends EventTarget {
       await new Promise((r) => setImmediate(r));
       if (this.#closed || this.#refs === 0) return false;
     }
-    if (this.#spinFailures < MAX_SPIN_BACKOFF) this.#spinFailures++;
-    this.#spinSkips = (1 << this.#spinFailures) - 1;
+    this.#spinMissed(1);
     return false;
+  }
+
+  #spinMissed(steps: number): void {
+    this.#spinFailures = Math.min(this.#spinFailures + steps, MAX_SPIN_BACKOFF);
+    this.#spinSkips = (1 << this.#spinFailures) - 1;
   }
 
   #wakeIdleWaiters(): void {
