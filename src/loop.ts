@@ -15,7 +15,6 @@
  *
  * @module
  */
-import { setImmediate } from "node:timers";
 import { native } from "../ffi/library.ts";
 import { RECORD, RecordKind } from "../ffi/records.ts";
 import type { Native } from "../ffi/symbols.ts";
@@ -49,17 +48,16 @@ export interface LoopStats {
 /** Options of a loop. */
 export interface EventLoopOptions {
   /**
-   * How long, in microseconds, the pump busy-polls for the next event
-   * before it parks in the nonblocking wait; 0 turns busy-polling off.
-   * Parking costs a thread hop per wake-up (8-35 µs on Linux, more under
-   * Wine), which halves request/response rates; a peer that answers within
-   * this time is seen without one, at the price of a core busy meanwhile.
-   * The spin polls synchronously for at most 50 µs at a time and lets
-   * Deno's event loop turn in between, so timers, Deno's own I/O and peers
-   * on the same thread are never held up. It backs off by itself: after a
-   * spin that found nothing, the next 1, 3, 7, ... up to 1023 idle turns
-   * park at once, so an idle or slow peer costs almost nothing.
-   * Default: 200 on Linux, 0 on Windows (bench/RESULTS.md has the figures).
+   * How long, in microseconds (0-1000), the pump busy-polls for the next
+   * event before it parks in the nonblocking wait; 0 turns busy-polling
+   * off. Parking costs a thread hop per wake-up (8-35 µs on Linux, more
+   * under Wine), which halves request/response rates; a peer that answers
+   * within this time is seen without one, at the price of a core busy
+   * meanwhile (and of Deno's own timers and I/O waiting that long). It
+   * backs off by itself: after a spin that found nothing, the next 1, 3, 7,
+   * ... up to 1023 idle turns park at once (a preempted spin counts as four
+   * misses), so an idle or slow peer, or a busy machine, costs almost
+   * nothing. Default: 200 on Linux, 0 on Windows (bench/RESULTS.md).
    */
   spinMicroseconds?: number;
 }
@@ -78,10 +76,7 @@ const UNREF_POLL_MAX_MS = 50;
 const BUSY_MS_BEFORE_YIELD = 1;
 // The spin's default by backend, from bench/RESULTS.md.
 const DEFAULT_SPIN_US = { epoll: 200, iocp: 0 } as const;
-const MAX_SPIN_US = 100_000;
-// The longest synchronous stretch of a spin; between two, the event loop
-// turns once (setImmediate, ~5 µs).
-const SPIN_BURST_US = 50;
+const MAX_SPIN_US = 1000;
 // After a spin that found nothing, 2^k - 1 idle turns park without one.
 const MAX_SPIN_BACKOFF = 10;
 // A preempted spin counts as this many misses.
@@ -331,10 +326,13 @@ export class EventLoop extends EventTarget {
         if (got > 0) {
           sawEvents = true;
           // Let promise continuations of the callbacks run; every
-          // millisecond let timers and Deno's own I/O run too (setImmediate
-          // turns the event loop once; setTimeout(0) would cost ~4 ms).
+          // millisecond let Deno's event loop run too (timers, Deno's own
+          // I/O). Neither setImmediate (Deno polls its I/O only every ~61
+          // turns) nor setTimeout(0) (clamped to 4 ms) does that well; a
+          // zero-timeout nonblocking wait does, for one thread hop, and it
+          // harvests our own events meanwhile.
           if (Date.now() - since >= BUSY_MS_BEFORE_YIELD) {
-            await new Promise((r) => setImmediate(r));
+            await this.#wait(0);
             since = Date.now();
           } else {
             await null;
@@ -342,16 +340,10 @@ export class EventLoop extends EventTarget {
           continue;
         }
         if (this.#refs === 0) break;
-        if (this.#spinUs > 0 && await this.#spin()) continue;
-        // The spin let other code run: the last ref'd object may be gone.
-        if (this.#closed || this.#refs === 0) break;
-        this.#state = "parked";
+        if (this.#spinUs > 0 && this.#spin()) continue;
         this.#stats.waits++;
-        const r = await this.#n.loop_wait(this.#ptr, -1);
+        await this.#wait(-1);
         since = Date.now();
-        this.#state = "running";
-        this.#wakeIdleWaiters();
-        if (r < 0) throw aioError(r, this.#n.aio_loop_os_error(this.#ptr), "EventLoop wait");
       }
     } catch (error) {
       this._reportError(error);
@@ -368,44 +360,41 @@ export class EventLoop extends EventTarget {
     }
   }
 
-  // Busy-polls for up to the budget; true when there is work to dispatch.
-  // Synchronous bursts (sub-microsecond latency) alternate with one turn of
-  // Deno's event loop, so timers, Deno's own I/O and a peer that lives on
-  // this very thread (a Deno server in the same process) run meanwhile. A
-  // miss backs off exponentially, so a peer slower than the budget, or an
-  // idle connection, soon costs nothing; a hit resets the back-off.
-  async #spin(): Promise<boolean> {
+  // The nonblocking wait on a pool thread: parks (-1) or just lets Deno's
+  // event loop turn once (0). "parked" makes close() wait for it to return
+  // before it frees the loop.
+  async #wait(timeoutMs: number): Promise<void> {
+    this.#state = "parked";
+    const r = await this.#n.loop_wait(this.#ptr, timeoutMs);
+    this.#state = "running";
+    this.#wakeIdleWaiters();
+    if (r < 0) throw aioError(r, this.#n.aio_loop_os_error(this.#ptr), "EventLoop wait");
+  }
+
+  // Busy-polls synchronously for up to the budget (at most 1 ms, so Deno's
+  // own timers and I/O are never held up longer); true when it found
+  // events. A miss backs off exponentially, so a peer slower than the
+  // budget, one that needs this thread to answer, or an idle connection
+  // soon costs nothing; a hit resets the back-off.
+  #spin(): boolean {
     if (this.#spinSkips > 0) {
       this.#spinSkips--;
       return false;
     }
     this.#stats.spins++;
-    const n = this.#n, ptr = this.#ptr;
-    const end = performance.now() + this.#spinUs / 1000;
-    for (;;) {
-      const before = performance.now();
-      const left = Math.round((end - before) * 1000);
-      const burst = Math.max(0, Math.min(SPIN_BURST_US, left));
-      const got = n.aio_loop_spin(ptr, burst);
-      if (got < 0) throw aioError(got, n.aio_loop_os_error(ptr), "EventLoop spin");
-      // A synchronous burst that took far longer than asked was preempted:
-      // more runnable threads than cores, where spinning takes the CPU the
-      // peer needs to answer. Stop at once and back off hard.
-      if (got === 0 && (performance.now() - before) * 1000 > burst * 4 + 100) {
-        this.#spinMissed(PREEMPTED_BACKOFF);
-        return false;
-      }
-      // Found events, or a call made during the yield left work pending.
-      if (got > 0 || n.aio_loop_pending(ptr)) {
-        this.#stats.spinHits++;
-        this.#spinFailures = 0;
-        return true;
-      }
-      if (left <= SPIN_BURST_US) break;
-      await new Promise((r) => setImmediate(r));
-      if (this.#closed || this.#refs === 0) return false;
+    const started = performance.now();
+    const got = this.#n.aio_loop_spin(this.#ptr, this.#spinUs);
+    if (got < 0) throw aioError(got, this.#n.aio_loop_os_error(this.#ptr), "EventLoop spin");
+    if (got > 0) {
+      this.#stats.spinHits++;
+      this.#spinFailures = 0;
+      return true;
     }
-    this.#spinMissed(1);
+    // A spin that took far longer than asked was preempted: more runnable
+    // threads than cores, where spinning takes the CPU the peer needs to
+    // answer. Back off hard.
+    const preempted = (performance.now() - started) * 1000 > this.#spinUs * 2 + 100;
+    this.#spinMissed(preempted ? PREEMPTED_BACKOFF : 1);
     return false;
   }
 
