@@ -63,11 +63,13 @@ AIO_EXPORT int32_t aio_loop_spin(aio_loop *loop, int32_t max_us) {
   int32_t n;
   RETURN_IF(!loop || max_us < 0, AIO_EINVAL);
   deadline = backend_clock_us() + (uint64_t)max_us;
-  do {
+  /* The last poll comes after the deadline was seen passing: a thread
+   * preempted past it still looks once more before it reports nothing. */
+  for (;;) {
+    int expired = backend_clock_us() >= deadline;
     n = backend_loop_wait(loop, 0);
-    if (n != 0) return n;
-  } while (backend_clock_us() < deadline);
-  return 0;
+    if (n != 0 || expired) return n;
+  }
 }
 
 AIO_EXPORT int32_t aio_loop_wake(aio_loop *loop) {

@@ -458,6 +458,20 @@ static void test_wake(void) {
   CHECK(t1 - t0 < 1000);
   printf("wake: parked wait returned %d after %.1f ms\n", (int)result, t1 - t0);
   round_once(0); /* the wake entry is dispatched like any other */
+
+  /* The bounded busy-poll: nothing comes, so it reports 0 once its time
+   * is up (not before); a pending wake-up is found at once. */
+  CHECK_EQ(aio_loop_spin(loop, -1), -AIO_EINVAL);
+  CHECK_EQ(aio_loop_spin(NULL, 10), -AIO_EINVAL);
+  t0 = now_ms();
+  CHECK_EQ(aio_loop_spin(loop, 20000), 0);
+  t1 = now_ms();
+  CHECK(t1 - t0 >= 15 && t1 - t0 < 1000);
+  CHECK_EQ(aio_loop_wake(loop), 0);
+  t0 = now_ms();
+  CHECK(aio_loop_spin(loop, 1000000) > 0);
+  CHECK(now_ms() - t0 < 500);
+  round_once(0);
 }
 
 static void test_tcp(void) {
