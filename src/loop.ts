@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import { native } from "../ffi/library.ts";
 import { RECORD, RecordKind } from "../ffi/records.ts";
 import type { Native } from "../ffi/symbols.ts";
@@ -319,12 +320,16 @@ export class EventLoop extends EventTarget {
     this.#state = "running";
     let since = Date.now();
     let sawEvents = false;
+    // Whether the callbacks' continuations have all had their turn since
+    // the last events were delivered.
+    let drained = true;
     try {
       while (!this.#closed) {
         const got = this.#turn();
         if (this.#closed) break;
         if (got > 0) {
           sawEvents = true;
+          drained = false;
           // Let promise continuations of the callbacks run; every
           // millisecond let Deno's event loop run too (timers, Deno's own
           // I/O). Neither setImmediate (Deno polls its I/O only every ~61
@@ -340,7 +345,19 @@ export class EventLoop extends EventTarget {
           continue;
         }
         if (this.#refs === 0) break;
-        if (this.#spinUs > 0 && this.#spin()) continue;
+        if (this.#spinUs > 0) {
+          // A spin blocks the thread: first let every continuation the
+          // last callbacks started run to its end (`await null` gives each
+          // chain one step only; a macrotask boundary drains them all), or
+          // a chain of awaits that ends in new work (a connect after a
+          // close) would wait behind the spin.
+          if (!drained) {
+            drained = true;
+            await new Promise((r) => setImmediate(r));
+            continue;
+          }
+          if (this.#spin()) continue;
+        }
         this.#stats.waits++;
         await this.#wait(-1);
         since = Date.now();
