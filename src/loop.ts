@@ -58,7 +58,7 @@ export interface EventLoopOptions {
    * backs off by itself: after a spin that found nothing, the next 1, 3, 7,
    * ... up to 1023 idle turns park at once (a preempted spin counts as four
    * misses), so an idle or slow peer, or a busy machine, costs almost
-   * nothing. Default: 500 on Linux, 0 on Windows (bench/RESULTS.md).
+   * nothing. Default: 500 on Linux, 1000 on Windows (bench/RESULTS.md).
    */
   spinMicroseconds?: number;
 }
@@ -76,7 +76,7 @@ const UNREF_POLL_MAX_MS = 50;
 // only after this long without one.
 const BUSY_MS_BEFORE_YIELD = 1;
 // The spin's default by backend, from bench/RESULTS.md.
-const DEFAULT_SPIN_US = { epoll: 500, iocp: 0 } as const;
+const DEFAULT_SPIN_US = { epoll: 500, iocp: 1000 } as const;
 const MAX_SPIN_US = 1000;
 // After a spin that found nothing, 2^k - 1 idle turns park without one.
 const MAX_SPIN_BACKOFF = 10;
