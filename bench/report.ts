@@ -27,6 +27,8 @@ export interface RunInfo {
   commands: string[];
   durations: string[];
   notes: string[];
+  /** Why the missed targets are missed (bench/GAPS.md), included as written. */
+  gaps?: string;
   quick: boolean;
   runs: number;
 }
@@ -192,6 +194,7 @@ export function markdown(samples: Sample[], list: Record<Os, Workload[]>, info: 
       out.push(`| ${w.name} | ${os} | ${v.figure} | ${w.target.text} | ${met} |`);
     }
   }
+  if (info.gaps) out.push("", "## Where a target is missed, and why", "", info.gaps.trim());
   for (const os of oses) {
     out.push("", `## ${OS_TITLE[os]}`);
     for (const w of list[os]) {

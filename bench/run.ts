@@ -208,6 +208,7 @@ const md = markdown(samples, list, {
   ],
   durations,
   notes,
+  gaps: await Deno.readTextFile(new URL("./GAPS.md", import.meta.url)).catch(() => undefined),
   quick: opts.quick,
   runs: opts.runs,
 });
