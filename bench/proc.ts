@@ -6,6 +6,21 @@
  * @module
  */
 
+/** Calls `onLine` for each line of a byte stream (CR LF or LF; a last unterminated line too). */
+export async function forEachLine(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
+  const dec = new TextDecoder();
+  let buf = "";
+  for await (const chunk of stream) {
+    buf += dec.decode(chunk, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      onLine(buf.slice(0, i).replace(/\r$/, ""));
+      buf = buf.slice(i + 1);
+    }
+  }
+  if (buf) onLine(buf);
+}
+
 export class Peer {
   readonly child: Deno.ChildProcess;
   readonly name: string;
@@ -46,21 +61,11 @@ export class Peer {
   }
 
   async #pump(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
-    const dec = new TextDecoder();
-    let buf = "";
     try {
-      for await (const chunk of stream) {
-        buf += dec.decode(chunk, { stream: true });
-        let i;
-        while ((i = buf.indexOf("\n")) >= 0) {
-          onLine(buf.slice(0, i).replace(/\r$/, ""));
-          buf = buf.slice(i + 1);
-        }
-      }
+      await forEachLine(stream, onLine);
     } catch {
       // the process is gone
     }
-    if (buf) onLine(buf);
   }
 
   #wake(): void {

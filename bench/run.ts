@@ -17,6 +17,7 @@
  * @module
  */
 import { describe, EPOLL_BIN, parseSuiteArgs, runSuite, type Sample } from "./driver.ts";
+import { forEachLine } from "./proc.ts";
 import { markdown, svg, verdicts } from "./report.ts";
 import { type Os, WINDOWS_PIPES, workloads } from "./workloads.ts";
 
@@ -78,18 +79,6 @@ async function runWine(samples: Sample[], notes: string[]): Promise<void> {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const lines = async (stream: ReadableStream<Uint8Array>, onLine: (l: string) => void) => {
-    const dec = new TextDecoder();
-    let buf = "";
-    for await (const chunk of stream) {
-      buf += dec.decode(chunk, { stream: true });
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        onLine(buf.slice(0, i).replace(/\r$/, ""));
-        buf = buf.slice(i + 1);
-      }
-    }
-  };
   const got = samples.length;
   const stderrTail: string[] = [];
   // `timeout` runs in its own process group, out of reach of the terminal's
@@ -99,10 +88,10 @@ async function runWine(samples: Sample[], notes: string[]): Promise<void> {
   Deno.addSignalListener("SIGTERM", relay);
   try {
     await Promise.all([
-      lines(child.stdout, (l) => {
+      forEachLine(child.stdout, (l) => {
         if (l.startsWith("RESULT ")) samples.push(JSON.parse(l.slice(7)));
       }),
-      lines(child.stderr, (l) => {
+      forEachLine(child.stderr, (l) => {
         log(l);
         stderrTail.push(l);
         if (stderrTail.length > 20) stderrTail.shift();
