@@ -15,16 +15,13 @@
  */
 export { EventLoop, type EventLoopOptions, type LoopStats } from "./src/loop.ts";
 export type { NetAddress } from "./src/address.ts";
-export { type CloseReason, type SendResult, type SocketState } from "./src/stream.ts";
-export { type ConnectOptions, type OsHandle, TcpConnection, type TcpConnectionConfig } from "./src/tcp_connection.ts";
+export type { OsHandle } from "./src/os_handle.ts";
+export type { CloseReason, SendResult, SocketState } from "./src/stream.ts";
+export { type ConnectOptions, TcpConnection, type TcpConnectionConfig } from "./src/tcp_connection.ts";
 export { type ListenOptions, TcpListener, type TcpListenerConfig } from "./src/tcp_listener.ts";
 export { ShutdownCoordinator, type Trackable } from "./src/shutdown.ts";
 export { LibraryLoadError } from "./ffi/library.ts";
 export { ResourceExhausted } from "./src/errors.ts";
-export { ByteStream } from "./src/stream.ts";
-export { Resource } from "./src/handle.ts";
-export type { LoopTarget } from "./src/loop.ts";
-export { type Native, symbols } from "./ffi/symbols.ts";
-export { closePipe, createPipe, Pipe, type PipeConfig, type PipeConnectOptions, type PipePair } from "./src/pipe.ts";
+export { Pipe, type PipeConfig, type PipeConnectOptions } from "./src/pipe.ts";
+export { closePipe, createPipe, type PipePair } from "./src/pipe_pair.ts";
 export { PipeListener, type PipeListenOptions } from "./src/pipe_listener.ts";
-export { Listener } from "./src/listener.ts";

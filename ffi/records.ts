@@ -38,6 +38,28 @@ export const RecordKind = {
 /** enum aio_close_mode. */
 export const CloseMode = { GRACEFUL: 0, ABORT: 1, NOW: 2 } as const;
 
+/** What `aio_backend` returns. */
+export const Backend = { EPOLL: 1, IOCP: 2 } as const;
+
+/** What `aio_os_close` closes: a socket or a pipe (a HANDLE on Windows). */
+export const OsHandleKind = { SOCKET: 0, PIPE: 1 } as const;
+
+/** Which address `aio_address` reads. */
+export const AddressSide = { LOCAL: 0, REMOTE: 1 } as const;
+
+/** Records are read as 32-bit words: a field's index is its offset / 4. */
+export const RecordWord = {
+  id: RECORD.id / 4,
+  kind: RECORD.kind / 4,
+  status: RECORD.status / 4,
+  osError: RECORD.osError / 4,
+  offset: RECORD.offset / 4,
+  length: RECORD.length / 4,
+  handleLo: RECORD.handleLo / 4,
+  handleHi: RECORD.handleHi / 4,
+  count: RECORD.size / 4,
+} as const;
+
 /** enum aio_flags. */
 export const Flags = { V6ONLY: 1, NODELAY: 2, READABLE: 4, WRITABLE: 8 } as const;
 

@@ -1,86 +1,94 @@
 /**
- * What every object that owns a native handle is: an id on a loop,
- * ref/unref, dispose checks, and callbacks that cannot break the loop.
+ * What the inside of every object that owns a native handle is: an id on a
+ * loop, ref/unref, dispose checks, and callbacks that cannot break the
+ * loop. The public classes hold one of these (a stream or listener core)
+ * and show only the API (docs/DESIGN.md, "Public faces and cores").
  *
  * @module
  */
-import type { EventLoop, LoopTarget } from "./loop.ts";
+import type { LoopCore, LoopTarget } from "./pump.ts";
 import { disposedError } from "./errors.ts";
 
-/** Base of TcpListener, TcpConnection, Pipe and PipeListener. */
-export abstract class Resource implements LoopTarget {
+/** Base of the stream and listener cores. */
+export abstract class HandleCore implements LoopTarget {
   /** The loop the object runs on. */
-  readonly _loop: EventLoop;
+  readonly loop: LoopCore;
   /** The native id while attached, else 0. */
-  _id = 0;
+  id = 0;
+  /** The public class's name, for messages. */
+  readonly what: string;
   #ref = true;
   #disposed = false;
 
   /** Binds the object to `loop`. */
-  constructor(loop: EventLoop) {
-    this._loop = loop;
+  constructor(loop: LoopCore, what: string) {
+    this.loop = loop;
+    this.what = what;
   }
 
-  /** The name used in error messages. */
-  protected abstract get _what(): string;
-
-  /** Handles a record of the loop (internal). */
-  abstract _record(kind: number, status: number, osError: number, a: number, b: number): void;
+  /** Handles a record of the loop. */
+  abstract record(kind: number, status: number, osError: number, a: number, b: number): void;
   /** Releases the object without callbacks. */
   abstract dispose(): void;
 
   /** Throws TypeError when the object was disposed. */
-  protected _live(): void {
-    if (this.#disposed) throw disposedError(this._what);
+  live(): void {
+    if (this.#disposed) throw disposedError(this.what);
   }
 
   /** Whether `dispose()` was called. */
-  protected get _disposed(): boolean {
+  get disposed(): boolean {
     return this.#disposed;
   }
 
   /** Records that `dispose()` was called. */
-  protected _markDisposed(): void {
+  protected markDisposed(): void {
     this.#disposed = true;
   }
 
   /** Binds the object to a native id. */
-  protected _attach(id: number): void {
-    this._id = id;
-    this._loop._register(id, this, this.#ref);
+  attach(id: number): void {
+    this.id = id;
+    this.loop.register(id, this, this.#ref);
   }
 
   /** Unbinds the object; the id's records are no longer delivered. */
-  protected _detach(): void {
-    if (this._id === 0) return;
-    this._loop._unregister(this._id);
-    this._id = 0;
+  detach(): void {
+    if (this.id === 0) return;
+    this.loop.unregister(this.id);
+    this.id = 0;
+  }
+
+  /** Closes the native handle (if any) in `mode` (CloseMode); the result of aio_close. */
+  closeNative(mode: number): number {
+    if (this.id === 0) return 0;
+    return this.loop.native.aio_close(this.loop.ptr, this.id, mode);
   }
 
   /** Starts or stops native reading (accepting, for a listener). */
-  protected _setNativeReading(on: boolean): void {
-    if (this._id === 0) return;
-    const n = this._loop._native;
+  protected setNativeReading(on: boolean): void {
+    if (this.id === 0) return;
+    const n = this.loop.native;
     if (on) {
-      n.aio_read_start(this._loop._ptr, this._id);
-      this._loop._kick();
+      n.aio_read_start(this.loop.ptr, this.id);
+      this.loop.kick();
     } else {
-      n.aio_read_stop(this._loop._ptr, this._id);
+      n.aio_read_stop(this.loop.ptr, this.id);
     }
   }
 
   /** Keeps the process alive while the object is open (the default). */
   ref(): void {
-    this._live();
+    this.live();
     this.#ref = true;
-    if (this._id) this._loop._setRef(this._id, true);
+    if (this.id) this.loop.setRef(this.id, true);
   }
 
-  /** Lets the process exit while the object is open; its events still arrive while something else keeps it alive. */
+  /** Lets the process exit while the object is open. */
   unref(): void {
-    this._live();
+    this.live();
     this.#ref = false;
-    if (this._id) this._loop._setRef(this._id, false);
+    if (this.id) this.loop.setRef(this.id, false);
   }
 
   /**
@@ -88,19 +96,19 @@ export abstract class Resource implements LoopTarget {
    * one, else to the loop; the caller then closes this object with reason
    * "error". Returns false when the callback threw.
    */
-  protected _invoke<A extends unknown[]>(fn: ((...args: A) => void) | null, ...args: A): boolean {
+  invoke<A extends unknown[]>(fn: ((...args: A) => void) | null | undefined, ...args: A): boolean {
     if (!fn) return true;
     try {
       fn(...args);
       return true;
     } catch (error) {
-      this._callbackFailed(error);
+      this.callbackFailed(error);
       return false;
     }
   }
 
-  /** What happens when a callback throws; objects override it to close. */
-  protected _callbackFailed(error: unknown): void {
-    this._loop._reportError(error);
+  /** What happens when a callback throws; cores override it to close. */
+  protected callbackFailed(error: unknown): void {
+    this.loop.reportError(error);
   }
 }

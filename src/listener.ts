@@ -1,122 +1,137 @@
 /**
- * What TcpListener and PipeListener share: accepted handles become stream
- * objects that go to `onConnection` or wait (bounded) for `accept()` and
- * async iteration; accepting pauses while nobody can take them.
+ * The inside of TcpListener and PipeListener: accepted handles become
+ * stream objects that go to `onConnection` or wait (bounded) for `accept()`
+ * and async iteration; accepting pauses while nobody can take them.
+ *
+ * Two small state machines (docs/DESIGN.md, "Listener states"):
+ *  - life:      idle -> starting (listen called) -> listening -> closed;
+ *               starting -> idle when the listen fails, -> closed when
+ *               close() came first;
+ *  - accepting: on <-> off (somebody can take a connection, or not),
+ *               -> backoff after an accept error (EMFILE), on again after
+ *               a pause.
  *
  * @module
  */
 import { CloseMode, RecordKind } from "../ffi/records.ts";
 import { AcceptQueue } from "./accept_queue.ts";
 import { aioError, Code } from "./errors.ts";
-import { Resource } from "./handle.ts";
-import { type EventLoop, osHandle, u64 } from "./loop.ts";
-import type { OsHandle } from "./tcp_connection.ts";
-import type { ShutdownCoordinator } from "./shutdown.ts";
+import { HandleCore } from "./handle.ts";
+import { type OsHandle, osHandle, u64 } from "./os_handle.ts";
+import type { LoopCore } from "./pump.ts";
 import { checkOptions, checkSignal } from "./validate.ts";
 
-// After a failure such as EMFILE, accepting resumes after this pause.
+// After an accept error (out of descriptors), accepting pauses this long.
 const ACCEPT_RETRY_MS = 100;
 
-/** Base of the listeners: `Conn` is what they accept, `Self` the listener type. */
-export abstract class Listener<Conn extends { dispose(): void }, Self> extends Resource {
-  #onConnection: ((listener: Self, conn: Conn) => void) | null = null;
-  #open = false;
-  // close() was called (possibly before a listen in progress finished).
-  #closed = false;
-  // listen() was called: accept() may wait for it.
-  #started = false;
+type Life = "idle" | "starting" | "listening" | "closed";
+type Accepting = "on" | "off" | "backoff";
+
+/** What a kind of listener does with accepted handles. */
+export interface ListenerKind<Conn> {
+  /** The public class's name, for messages. */
+  what: string;
+  /** What an accepted handle is, for closing one nobody takes (OsHandleKind). */
+  acceptedKind: number;
+  /** Wraps an accepted OS handle; throws when it cannot be adopted. */
+  wrap(handle: OsHandle): Conn;
+  /** Gives the raw handle to a raw-handle callback (onAccept); false when there is none. */
+  takeRaw(handle: OsHandle): boolean;
+  /** Whether a raw-handle callback is set. */
+  hasRaw(): boolean;
+}
+
+/** The inside of a listener: `Conn` is what it accepts, `O` its public object. */
+export class ListenerCore<Conn extends { dispose(): void }, O> extends HandleCore {
+  /** What an accepted handle is (OsHandleKind), for the loop's orphaned records. */
+  readonly acceptedKind: number;
+  readonly #owner: O;
+  readonly #kind: ListenerKind<Conn>;
+  #onConnection: ((listener: O, conn: Conn) => void) | null = null;
+  #life: Life = "idle";
+  #accepting: Accepting = "on";
   #queue: AcceptQueue<Conn>;
-  #accepting = true;
   #retry: ReturnType<typeof setTimeout> | undefined;
 
   /** `backlog` bounds the connections waiting for accept(). */
-  constructor(loop: EventLoop, backlog: number) {
-    super(loop);
+  constructor(owner: O, kind: ListenerKind<Conn>, loop: LoopCore, backlog: number) {
+    super(loop, kind.what);
+    this.#owner = owner;
+    this.#kind = kind;
+    this.acceptedKind = kind.acceptedKind;
     this.#queue = new AcceptQueue(backlog);
   }
 
-  /** This listener, as callbacks receive it. */
-  protected abstract get _self(): Self;
-
-  /** Wraps an accepted OS handle; throws when it cannot be adopted. */
-  protected abstract _wrap(handle: OsHandle): Conn;
-
-  /** Whether a raw-handle callback takes accepted handles instead (onAccept). */
-  protected _takeRaw(_handle: OsHandle): boolean {
-    return false;
-  }
-
-  /** The OS handle kind for aio_os_close: 0 socket, 1 pipe. */
-  protected abstract get _handleKind(): number;
-
-  /** Receives every accepted connection, ready to use (also those that were waiting for accept()). */
-  get onConnection(): ((listener: Self, conn: Conn) => void) | null {
+  /** The `onConnection` callback. */
+  get onConnection(): ((listener: O, conn: Conn) => void) | null {
     return this.#onConnection;
   }
-  set onConnection(fn: ((listener: Self, conn: Conn) => void) | null) {
+
+  /** Sets `onConnection`; connections that were waiting for accept() go to it. */
+  setOnConnection(fn: ((listener: O, conn: Conn) => void) | null): void {
     if (fn !== null && typeof fn !== "function") {
-      throw new TypeError(`${this._what}.onConnection must be a function or null`);
+      throw new TypeError(`${this.what}.onConnection must be a function or null`);
     }
     this.#onConnection = fn;
     if (fn) queueMicrotask(() => this.#handOver());
-    this._callbacksChanged();
+    this.callbacksChanged();
   }
 
   /** Whether the listener owns an open OS handle. */
   get isOpen(): boolean {
-    return this.#open;
+    return this.#life === "listening";
   }
 
   /** Whether close() or dispose() was called. */
-  protected get _closed(): boolean {
-    return this.#closed;
+  get closed(): boolean {
+    return this.#life === "closed";
   }
 
-  /** A listen() has begun: throws TypeError when the listener is closed or listening already. */
-  protected _startListen(): void {
-    if (this.#closed) throw new TypeError(`${this._what}.listen: the listener is closed`);
-    if (this.#started) throw new TypeError(`${this._what}.listen: already listening`);
-    this.#started = true;
+  /** idle -> starting: throws TypeError when the listener is closed or listening already. */
+  startListen(): void {
+    if (this.#life === "closed") throw new TypeError(`${this.what}.listen: the listener is closed`);
+    if (this.#life !== "idle") throw new TypeError(`${this.what}.listen: already listening`);
+    this.#life = "starting";
   }
 
-  /** A listen() failed: another may be tried. */
-  protected _listenFailed(): void {
-    this.#started = false;
+  /** starting -> idle: the listen failed, another may be tried. */
+  listenFailed(): void {
+    if (this.#life === "starting") this.#life = "idle";
   }
 
   /**
-   * Starts delivering for the listening handle `id`; false (and the handle
-   * closed) when close() came while the listen was under way.
+   * starting -> listening: starts delivering for the listening handle
+   * `id`; false (and the handle closed) when close() came while the listen
+   * was under way.
    */
-  protected _listening(id: number): boolean {
-    if (this.#closed) {
-      this._loop._native.aio_close(this._loop._ptr, id, CloseMode.NOW);
+  listening(id: number): boolean {
+    if (this.#life === "closed") {
+      this.loop.native.aio_close(this.loop.ptr, id, CloseMode.NOW);
       return false;
     }
-    this._attach(id);
-    this.#open = true;
+    this.attach(id);
+    this.#life = "listening";
     return true;
   }
 
   /** A callback was set or cleared: accepting may resume. */
-  protected _callbacksChanged(): void {
+  callbacksChanged(): void {
     this.#syncAccepting();
   }
 
-  // Connections that waited in the queue go to onConnection once it is set.
   #handOver(): void {
     for (let conn = this.#queue.shift(); conn && this.#onConnection; conn = this.#queue.shift()) {
-      this._invoke(this.#onConnection, this._self, conn);
+      this.invoke(this.#onConnection, this.#owner, conn);
     }
     this.#syncAccepting();
   }
 
   /** The next connection; rejects when `signal` aborts or the listener closes. */
   accept(options?: { signal?: AbortSignal }): Promise<Conn> {
-    this._live();
+    this.live();
     const signal = checkSignal(checkOptions<{ signal: AbortSignal }>(options).signal);
-    if (!this.#started && !this.#closed) {
-      return Promise.reject(new TypeError(`${this._what}.accept: not listening (call listen first)`));
+    if (this.#life === "idle") {
+      return Promise.reject(new TypeError(`${this.what}.accept: not listening (call listen first)`));
     }
     const p = this.#queue.take(signal);
     this.#syncAccepting();
@@ -124,12 +139,12 @@ export abstract class Listener<Conn extends { dispose(): void }, Self> extends R
   }
 
   /** Yields connections until the listener closes. */
-  async *[Symbol.asyncIterator](): AsyncIterator<Conn> {
-    while (this.#open) {
+  async *connections(): AsyncGenerator<Conn, void, undefined> {
+    while (this.#life === "listening") {
       try {
         yield await this.accept();
       } catch (error) {
-        if (!this.#open) return;
+        if (this.#life !== "listening") return;
         throw error;
       }
     }
@@ -137,9 +152,11 @@ export abstract class Listener<Conn extends { dispose(): void }, Self> extends R
 
   /** Stops listening; queued, never accepted connections are closed. */
   close(): void {
-    this.#closed = true;
-    if (this._disposed || !this.#open) {
-      this.#queue.close(closedError(this._what));
+    const wasListening = this.#life === "listening";
+    // any -> closed; a listen under way sees it when it completes.
+    this.#life = "closed";
+    if (this.disposed || !wasListening) {
+      this.#queue.close(closedError(this.what));
       return;
     }
     this.#shut();
@@ -147,77 +164,60 @@ export abstract class Listener<Conn extends { dispose(): void }, Self> extends R
 
   /** Releases the listener without callbacks. */
   dispose(): void {
-    if (this._disposed) return;
-    this.#closed = true;
+    if (this.disposed) return;
+    this.#life = "closed";
     this.#shut();
-    this._markDisposed();
-  }
-
-  /** Tracks this listener for graceful shutdown. */
-  track(coordinator: ShutdownCoordinator): boolean {
-    this._live();
-    return coordinator.track(this);
-  }
-
-  /** Closes the listener; for `await using`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return this._loop._settled();
+    this.markDisposed();
   }
 
   #shut(): void {
     clearTimeout(this.#retry);
-    if (this._id) this._loop._native.aio_close(this._loop._ptr, this._id, CloseMode.NOW);
-    this._detach();
-    this.#open = false;
-    this.#queue.close(closedError(this._what));
+    this.closeNative(CloseMode.NOW);
+    this.detach();
+    this.#queue.close(closedError(this.what));
   }
 
-  // Accept only while someone can take the connections: a callback, or
-  // room in the queue (backlog); beyond it the OS backlog applies.
   #syncAccepting(): void {
-    if (!this._id || this.#retry !== undefined) return;
-    const want = this._hasCallback() || !this.#queue.full || this.#queue.waiting;
-    if (want === this.#accepting) return;
-    this.#accepting = want;
-    this._setNativeReading(want);
+    if (!this.id || this.#accepting === "backoff") return;
+    const want = this.#kind.hasRaw() || this.#onConnection !== null || !this.#queue.full || this.#queue.waiting;
+    // on <-> off: accept exactly while somebody can take a connection, so
+    // that beyond the backlog the OS's own backlog applies.
+    const next: Accepting = want ? "on" : "off";
+    if (next === this.#accepting) return;
+    this.#accepting = next;
+    this.setNativeReading(want);
   }
 
-  /** Whether a callback takes every connection (so the queue never fills). */
-  protected _hasCallback(): boolean {
-    return this.#onConnection !== null;
-  }
-
-  /** Handles a record of the loop (internal). */
-  override _record(kind: number, status: number, osError: number, a: number, b: number): void {
+  /** Handles a record of the loop. */
+  record(kind: number, status: number, osError: number, a: number, b: number): void {
     if (kind === RecordKind.ACCEPTED) {
       this.#accepted(osHandle(a, b));
     } else if (kind === RecordKind.ACCEPT_ERROR) {
-      // The listener stays open; accepting pauses briefly (EMFILE and the
-      // like usually pass) and resumes.
-      this._loop._reportError(aioError(status, osError, `${this._what}.accept`));
-      this.#accepting = false;
+      this.loop.reportError(aioError(status, osError, `${this.what}.accept`));
+      // -> backoff: the shim stopped accepting; the connections that could
+      // not be accepted are still queued, so try again after a pause.
+      this.#accepting = "backoff";
       this.#retry = setTimeout(() => {
         this.#retry = undefined;
+        // backoff -> off, then on again if somebody can take one.
+        this.#accepting = "off";
         this.#syncAccepting();
       }, ACCEPT_RETRY_MS);
     }
   }
 
   #accepted(handle: OsHandle): void {
-    if (this._takeRaw(handle)) return;
+    if (this.#kind.takeRaw(handle)) return;
     let conn: Conn;
     try {
-      conn = this._wrap(handle);
+      conn = this.#kind.wrap(handle);
     } catch (error) {
-      // A refused adopt leaves the handle untouched and ours (aio.h): this
-      // is its one and only close.
-      this._loop._native.aio_os_close(u64(handle), this._handleKind);
-      this._loop._reportError(error);
+      this.loop.native.aio_os_close(u64(handle), this.acceptedKind);
+      this.loop.reportError(error);
       return;
     }
     if (this.#onConnection) {
-      this._invoke(this.#onConnection, this._self, conn);
+      this.invoke(this.#onConnection, this.#owner, conn);
       return;
     }
     this.#queue.push(conn);

@@ -2,17 +2,23 @@
  * Pipe: one end of an anonymous pipe, an adopted pipe handle, or a
  * connection to a named endpoint (seed: eve.aio.windows.pipe). On Windows
  * anonymous pairs are uniquely named pipes so both ends can be overlapped;
- * on Linux they come from pipe2 and named endpoints are Unix sockets.
+ * on Linux they come from pipe2 and named endpoints are Unix sockets. The
+ * stream itself is a `StreamCore`; this file adds adopting ends and
+ * connecting to an endpoint.
  *
  * @module
  */
 import { Flags } from "../ffi/records.ts";
-import { native } from "../ffi/library.ts";
-import { aioError, Code, timedOut } from "./errors.ts";
-import { type EventLoop, u64 } from "./loop.ts";
+import { aioError, Code } from "./errors.ts";
+import { ConnectAttempt } from "./connect.ts";
+import { bindCore } from "./cores.ts";
+import { type EventLoop, loopCore } from "./loop.ts";
+import { checkHandle, type OsHandle, u64 } from "./os_handle.ts";
 import { checkNamedEndpoint } from "./permissions.ts";
-import { ByteStream, type CloseReason } from "./stream.ts";
-import { checkHandle, checkLoop, type OsHandle } from "./tcp_connection.ts";
+import { markAdopted } from "./pipe_pair.ts";
+import type { LoopCore } from "./pump.ts";
+import type { ShutdownCoordinator } from "./shutdown.ts";
+import { type CloseReason, type SendResult, type SocketState, StreamCore, type StreamKind } from "./stream.ts";
 import { checkInt, checkOptions, checkSignal, checkString } from "./validate.ts";
 
 /** Buffering of a pipe. */
@@ -23,14 +29,6 @@ export interface PipeConfig {
   highWaterMark?: number;
   /** Queue level at or below which onWritable fires again. */
   lowWaterMark?: number;
-}
-
-/** The two ends of an anonymous pipe, as OS handles. */
-export interface PipePair {
-  /** The end to read from. */
-  readEnd: OsHandle;
-  /** The end to write to. */
-  writeEnd: OsHandle;
 }
 
 /** Options of `Pipe.connect`. */
@@ -45,14 +43,12 @@ export interface PipeConnectOptions {
   config?: PipeConfig;
 }
 
-// Pairs made by createPipe, by handle value, so closePipe leaves alone the
-// ends a Pipe adopted (those belong to the Pipe); pairs closed already, so a
-// second closePipe cannot close handles the OS has since given to others.
-const pairs = new Map<string, { pair: PipePair; adopted: boolean }>();
-const closedPairs = new WeakSet<PipePair>();
+// A pipe cannot half-close; a broken pipe means the other end went away.
+const PIPE: StreamKind = { what: "Pipe", halfClose: false, epipe: "peer" };
+// Retrying a busy server: the first wait, and the longest.
+const BUSY_RETRY_FIRST_MS = 5;
+const BUSY_RETRY_MAX_MS = 100;
 
-// The longest endpoint name: sun_path holds 107 bytes and a NUL on Linux;
-// Windows pipe names are at most 256 characters.
 const MAX_ENDPOINT_BYTES = Deno.build.os === "windows" ? 256 * 3 : 107;
 
 /** Checks an endpoint path and returns it NUL-terminated for the shim. */
@@ -67,40 +63,30 @@ export function endpointName(value: unknown): Uint8Array {
   }
   return bytes;
 }
-const key = (h: OsHandle) => String(h);
 
-/** Creates an anonymous pipe pair usable with the loop (a unique named pipe on Windows). */
-export function createPipe(): PipePair {
-  const out = new BigUint64Array(2);
-  const err = new Int32Array(2);
-  const r = native().aio_pipe_pair(out, err);
-  if (r < 0) throw aioError(err[0] || r, err[1], "createPipe");
-  const num = (v: bigint): OsHandle => (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
-  const pair: PipePair = { readEnd: num(out[0]), writeEnd: num(out[1]) };
-  pairs.set(key(pair.readEnd), { pair, adopted: false });
-  pairs.set(key(pair.writeEnd), { pair, adopted: false });
-  return pair;
-}
+let make: (config: PipeConfig | undefined, loop: LoopCore) => Pipe;
+let coreOfPipe: (pipe: Pipe) => StreamCore<Pipe>;
 
-/** Closes the ends of a pair that no Pipe has adopted. */
-export function closePipe(pair: PipePair): void {
-  if (!pair || typeof pair !== "object") throw new TypeError("pair must be a PipePair");
-  const ends = [checkHandle(pair.readEnd, "pair.readEnd"), checkHandle(pair.writeEnd, "pair.writeEnd")];
-  if (closedPairs.has(pair)) return;
-  closedPairs.add(pair);
-  for (const h of ends) {
-    const rec = pairs.get(key(h));
-    if (rec && rec.pair !== pair) continue; // the value now belongs to a newer pair
-    if (!rec?.adopted) native().aio_os_close(u64(h), 1);
-    pairs.delete(key(h));
-  }
+/**
+ * A Pipe on `loop` that owns `handle` for both directions (a connected
+ * named pipe or socket), for the listener; throws as adoptRead does.
+ */
+export function duplexPipeOn(loop: LoopCore, handle: OsHandle): Pipe {
+  const pipe = make(undefined, loop);
+  adopt(coreOfPipe(pipe), handle, Flags.READABLE | Flags.WRITABLE, "adopt");
+  return pipe;
 }
 
 /** A byte stream over a pipe handle, with TcpConnection's surface (no half-close, no addresses). */
-export class Pipe extends ByteStream<Pipe> {
+export class Pipe {
+  static {
+    make = (config, loop) => new Pipe(config, loop);
+    coreOfPipe = (pipe) => pipe.#s;
+  }
+
   /** Creates a pipe that owns nothing yet; adopt a handle or use `Pipe.connect`. */
   static create(config?: PipeConfig, loop?: EventLoop): Pipe {
-    return new Pipe(config, loop);
+    return new Pipe(config, loopCore(loop));
   }
 
   /**
@@ -112,29 +98,67 @@ export class Pipe extends ByteStream<Pipe> {
     const o = checkOptions<PipeConnectOptions>(options);
     const signal = checkSignal(o.signal);
     const timeoutMs = checkInt(o.timeoutMs, "options.timeoutMs", 0, 0x7fffffff);
-    const pipe = new Pipe(o.config, o.loop);
+    const pipe = new Pipe(o.config, loopCore(o.loop));
     try {
       checkNamedEndpoint(path);
     } catch (error) {
       return Promise.reject(error);
     }
-    return pipe.#connect(path, name, signal, timeoutMs).then(() => pipe);
+    return connect(pipe.#s, path, name, signal, timeoutMs).then(() => pipe);
   }
 
-  #writeEnd = false;
+  /** The peer finished sending (end of file). */
+  onEnd: ((pipe: Pipe) => void) | null = null;
+  /** The send queue fell to the low water mark after a "pressure". */
+  onWritable: ((pipe: Pipe) => void) | null = null;
+  /** The pipe closed; called exactly once, with why. */
+  onClose: ((pipe: Pipe, reason: CloseReason) => void) | null = null;
+  /** An I/O error, or an error thrown by one of this pipe's callbacks. */
+  onError: ((pipe: Pipe, error: Error) => void) | null = null;
 
-  private constructor(config: PipeConfig | undefined, loop: EventLoop | undefined) {
-    super(config, checkLoop(loop));
+  #s: StreamCore<Pipe>;
+
+  private constructor(config: PipeConfig | undefined, loop: LoopCore) {
+    this.#s = new StreamCore<Pipe>(this, PIPE, config, loop);
+    bindCore(this, this.#s);
   }
 
-  /** The name used in error messages. */
-  protected get _what(): string {
-    return "Pipe";
+  /** Received bytes; the view is valid only during the call. Setting it starts reading. */
+  get onData(): ((pipe: Pipe, data: Uint8Array) => void) | null {
+    return this.#s.onData;
+  }
+  set onData(fn: ((pipe: Pipe, data: Uint8Array) => void) | null) {
+    this.#s.setOnData(fn);
   }
 
-  /** This pipe, as callbacks receive it. */
-  protected get _self(): Pipe {
-    return this;
+  /** Whether the pipe owns an open handle. */
+  get isOpen(): boolean {
+    return this.#s.isOpen;
+  }
+
+  /** Where the pipe is in its life. */
+  get state(): SocketState {
+    return this.#s.state;
+  }
+
+  /** Bytes accepted by `send` that the OS has not taken yet. */
+  get sendQueueLen(): number {
+    return this.#s.sendQueueLen;
+  }
+
+  /** Whether `send` would accept bytes without reporting pressure. */
+  get isWritable(): boolean {
+    return this.#s.isWritable;
+  }
+
+  /** Bytes delivered to the reader so far. */
+  get bytesRead(): number {
+    return this.#s.bytesRead;
+  }
+
+  /** Bytes the OS has taken so far. */
+  get bytesWritten(): number {
+    return this.#s.bytesWritten;
   }
 
   /**
@@ -144,106 +168,129 @@ export class Pipe extends ByteStream<Pipe> {
    * untouched and still the caller's. The same holds for adoptWrite.
    */
   adoptRead(handle: OsHandle): void {
-    this.#adopt(handle, Flags.READABLE, "adoptRead");
+    adopt(this.#s, handle, Flags.READABLE, "adoptRead");
   }
 
   /** Adopts a handle to write to (for example `createPipe().writeEnd`). */
   adoptWrite(handle: OsHandle): void {
-    this.#adopt(handle, Flags.WRITABLE, "adoptWrite");
+    adopt(this.#s, handle, Flags.WRITABLE, "adoptWrite");
   }
 
-  /** Adopts a handle for both directions (a connected named pipe or socket). */
-  _adoptDuplex(handle: OsHandle): void {
-    this.#adopt(handle, Flags.READABLE | Flags.WRITABLE, "adopt");
+  /** Queues bytes for sending (the seed's Pipe.write); as TcpConnection.send. The pipe must have a write end. */
+  send(data: Uint8Array | readonly Uint8Array[]): SendResult {
+    return this.#s.send(data);
   }
 
-  #adopt(handle: OsHandle, flags: number, what: string): void {
-    this._live();
-    const h = checkHandle(handle);
-    if (this.state !== "detached") throw new TypeError(`Pipe.${what}: the pipe is ${this.state}`);
-    const loop = this._loop;
-    const id = loop._native.aio_pipe_adopt(loop._ptr, u64(h), flags);
-    if (id < 0) throw aioError(id, loop._osError(), `Pipe.${what}`);
-    const rec = pairs.get(key(h));
-    if (rec) rec.adopted = true;
-    this.#writeEnd = (flags & Flags.WRITABLE) !== 0;
-    this._attach(id);
-    this._opened(id);
+  /** Sends, then resolves once the queue is below the high water mark. */
+  write(data: Uint8Array): Promise<void> {
+    return this.#s.write(data);
   }
 
-  async #connect(
-    path: string,
-    name: Uint8Array,
-    signal: AbortSignal | undefined,
-    timeoutMs: number | undefined,
-  ): Promise<void> {
-    const started = Date.now();
-    let delay = 5;
-    this._connecting();
-    let reason: CloseReason = "error";
-    try {
-      for (;;) {
-        if (signal?.aborted) {
-          reason = "aborted";
-          throw signal.reason;
-        }
-        const loop = this._loop;
-        const id = loop._native.aio_pipe_connect(loop._ptr, name);
-        if (id >= 0) {
-          this.#writeEnd = true;
-          this._attach(id);
-          this._opened(id);
-          return;
-        }
-        if (-id !== Code.EBUSY) throw aioError(id, loop._osError(), `Pipe.connect ${path}`);
-        // Every instance is busy (Windows) or the backlog is full (Linux):
-        // wait a little and try again, as WaitNamedPipe would.
-        if (timeoutMs !== undefined && Date.now() - started >= timeoutMs) {
-          reason = "timeout";
-          throw timedOut(`Pipe.connect ${path}`, timeoutMs);
-        }
-        await abortableSleep(delay, signal);
-        delay = Math.min(delay * 2, 100);
-      }
-    } catch (error) {
-      if (signal?.aborted) reason = "aborted";
-      if (this.state === "connecting") this._connectFailed(reason);
-      throw error;
-    }
+  /** Stops delivering data; what arrives meanwhile is kept, none is lost. */
+  pauseReading(): void {
+    this.#s.pauseReading();
   }
 
-  /** Sends bytes; the pipe must have a write end. */
-  override send(data: Uint8Array | readonly Uint8Array[]): "ok" | "pressure" | "closed" {
-    if (this.state === "open" && !this.#writeEnd) throw new TypeError("Pipe.send: this pipe end only reads");
-    return super.send(data);
+  /** Delivers again, starting with anything kept while paused. */
+  resumeReading(): void {
+    this.#s.resumeReading();
   }
 
-  /** Whether this pipe end writes (false for an adopted read end). */
-  protected override get _writesData(): boolean {
-    return this.#writeEnd;
+  /** Graceful close: flush the queue, release. Resolves when closed. */
+  close(): Promise<void> {
+    return this.#s.close();
   }
 
-  /** A pipe cannot half-close: closing the writable closes the pipe. */
-  protected _endWritable(): Promise<void> {
-    return this.close();
+  /** Abortive close: drops the queue and closes at once. */
+  abort(): void {
+    this.#s.abort();
   }
 
-  /** A broken pipe means the other end went away. */
-  protected override _reasonFor(code: number): CloseReason {
-    return code === Code.EPIPE ? "peer" : super._reasonFor(code);
+  /** Releases the pipe at once without invoking any callback. */
+  dispose(): void {
+    this.#s.dispose();
+  }
+
+  /** The received bytes as a Web Stream (with backpressure). Taking it starts reading. */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#s.readable;
+  }
+
+  /** Bytes to send as a Web Stream; closing it closes the pipe (pipes cannot half-close). */
+  get writable(): WritableStream<Uint8Array> {
+    return this.#s.writable;
+  }
+
+  /** Tracks this pipe for graceful shutdown. */
+  track(coordinator: ShutdownCoordinator): boolean {
+    this.#s.live();
+    return coordinator.track(this);
+  }
+
+  /** Keeps the process alive while the pipe is open (the default). */
+  ref(): void {
+    this.#s.ref();
+  }
+
+  /** Lets the process exit while the pipe is open; its events still arrive while something else keeps it alive. */
+  unref(): void {
+    this.#s.unref();
+  }
+
+  /** Closes gracefully; for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }
 
-function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
+function adopt(s: StreamCore<Pipe>, handle: OsHandle, flags: number, what: string): void {
+  s.live();
+  const h = checkHandle(handle);
+  if (s.state !== "detached") throw new TypeError(`Pipe.${what}: the pipe is ${s.state}`);
+  const loop = s.loop;
+  const id = loop.native.aio_pipe_adopt(loop.ptr, u64(h), flags);
+  if (id < 0) throw aioError(id, loop.osError(), `Pipe.${what}`);
+  markAdopted(h);
+  s.writes = (flags & Flags.WRITABLE) !== 0;
+  s.attach(id);
+  s.opened(id);
+}
+
+// Connecting is synchronous in the shim; a busy server (every instance
+// taken) is retried with growing waits until the attempt ends.
+async function connect(
+  s: StreamCore<Pipe>,
+  path: string,
+  name: Uint8Array,
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+): Promise<void> {
+  let delay = BUSY_RETRY_FIRST_MS;
+  let attempt: ConnectAttempt | null = null;
+  s.connecting();
+  try {
+    attempt = new ConnectAttempt(`Pipe.connect ${path}`, signal, timeoutMs);
+    const a = attempt;
+    s.cancelConnect = () => a.abort(new DOMException("The pipe was closed while connecting", "AbortError"));
+    for (;;) {
+      const loop = s.loop;
+      const id = loop.native.aio_pipe_connect(loop.ptr, name);
+      if (id >= 0) {
+        s.cancelConnect = null;
+        s.writes = true;
+        s.attach(id);
+        s.opened(id);
+        return;
+      }
+      if (-id !== Code.EBUSY) throw aioError(id, loop.osError(), `Pipe.connect ${path}`);
+      await a.sleep(delay);
+      delay = Math.min(delay * 2, BUSY_RETRY_MAX_MS);
+    }
+  } catch (error) {
+    s.cancelConnect = null;
+    if (s.state === "connecting") s.connectFailed(attempt?.reason ?? "aborted");
+    throw error;
+  } finally {
+    attempt?.done();
+  }
 }

@@ -2,16 +2,20 @@
  * PipeListener: a named endpoint clients reach with `Pipe.connect` —
  * `\\.\pipe\<name>` on Windows (a named pipe server that always keeps one
  * instance listening, owner-only DACL, remote clients rejected), a Unix
- * domain socket with owner-only permissions on Linux.
+ * domain socket with owner-only permissions on Linux. The accepting itself
+ * is a `ListenerCore`.
  *
  * @module
  */
+import { OsHandleKind } from "../ffi/records.ts";
 import { aioError } from "./errors.ts";
-import type { EventLoop } from "./loop.ts";
-import { Listener } from "./listener.ts";
+import { bindCore } from "./cores.ts";
+import { type EventLoop, loopCore } from "./loop.ts";
+import { ListenerCore } from "./listener.ts";
 import { checkNamedEndpoint } from "./permissions.ts";
-import { endpointName, Pipe } from "./pipe.ts";
-import { checkLoop, type OsHandle } from "./tcp_connection.ts";
+import { duplexPipeOn, endpointName, type Pipe } from "./pipe.ts";
+import type { LoopCore } from "./pump.ts";
+import type { ShutdownCoordinator } from "./shutdown.ts";
 import { checkInt, checkOptions, checkSignal } from "./validate.ts";
 
 /** Options of `PipeListener.listen`. */
@@ -27,55 +31,102 @@ export interface PipeListenOptions {
 const DEFAULT_BACKLOG = 511;
 
 /** A listener on a named endpoint. */
-export class PipeListener extends Listener<Pipe, PipeListener> {
+export class PipeListener {
   /** Listens on `path`; fails with AddrInUse when it is served already. */
   static listen(path: string, options?: PipeListenOptions): Promise<PipeListener> {
-    endpointName(path);
+    const name = endpointName(path);
     const o = checkOptions<PipeListenOptions>(options);
     const signal = checkSignal(o.signal);
     const backlog = checkInt(o.backlog, "options.backlog", 1, 0x7fffffff) ?? DEFAULT_BACKLOG;
-    const listener = new PipeListener(path, o.loop, backlog);
+    const listener = new PipeListener(path, loopCore(o.loop), backlog);
     if (signal?.aborted) return Promise.reject(signal.reason);
     try {
       checkNamedEndpoint(path);
     } catch (error) {
       return Promise.reject(error);
     }
-    const loop = listener._loop;
-    listener._startListen();
-    const id = loop._native.aio_pipe_listen(loop._ptr, endpointName(path), backlog, 0);
-    if (id < 0) return Promise.reject(aioError(id, loop._osError(), `PipeListener.listen ${path}`));
-    listener._listening(id);
+    const l = listener.#l, loop = l.loop;
+    l.startListen();
+    const id = loop.native.aio_pipe_listen(loop.ptr, name, backlog, 0);
+    if (id < 0) return Promise.reject(aioError(id, loop.osError(), `PipeListener.listen ${path}`));
+    l.listening(id);
     return Promise.resolve(listener);
   }
 
   /** The endpoint's path. */
   readonly path: string;
+  #l: ListenerCore<Pipe, PipeListener>;
 
-  private constructor(path: string, loop: EventLoop | undefined, backlog: number) {
-    super(checkLoop(loop), backlog);
+  private constructor(path: string, loop: LoopCore, backlog: number) {
     this.path = path;
+    this.#l = new ListenerCore<Pipe, PipeListener>(
+      this,
+      {
+        what: "PipeListener",
+        // Accepted ends are pipe HANDLEs on Windows, socket fds on Linux.
+        acceptedKind: Deno.build.os === "windows" ? OsHandleKind.PIPE : OsHandleKind.SOCKET,
+        wrap: (handle) => duplexPipeOn(loop, handle),
+        takeRaw: () => false,
+        hasRaw: () => false,
+      },
+      loop,
+      backlog,
+    );
+    bindCore(this, this.#l);
   }
 
-  /** The name used in error messages. */
-  protected get _what(): string {
-    return "PipeListener";
+  /** Receives every accepted connection, ready to use (also those that were waiting for accept()). */
+  get onConnection(): ((listener: PipeListener, pipe: Pipe) => void) | null {
+    return this.#l.onConnection;
+  }
+  set onConnection(fn: ((listener: PipeListener, pipe: Pipe) => void) | null) {
+    this.#l.setOnConnection(fn);
   }
 
-  /** This listener, as callbacks receive it. */
-  protected get _self(): PipeListener {
-    return this;
+  /** Whether the listener owns an open endpoint. */
+  get isOpen(): boolean {
+    return this.#l.isOpen;
   }
 
-  /** Accepted ends are pipe HANDLEs on Windows, socket fds on Linux. */
-  protected get _handleKind(): number {
-    return Deno.build.os === "windows" ? 1 : 0;
+  /** The next connection; rejects when `signal` aborts or the listener closes. */
+  accept(options?: { signal?: AbortSignal }): Promise<Pipe> {
+    return this.#l.accept(options);
   }
 
-  /** Adopts an accepted connection as a duplex Pipe. */
-  protected _wrap(handle: OsHandle): Pipe {
-    const pipe = Pipe.create(undefined, this._loop);
-    pipe._adoptDuplex(handle);
-    return pipe;
+  /** Yields connections until the listener closes. */
+  [Symbol.asyncIterator](): AsyncIterator<Pipe> {
+    return this.#l.connections();
+  }
+
+  /** Stops listening (the endpoint goes away); queued, never accepted connections are closed. */
+  close(): void {
+    this.#l.close();
+  }
+
+  /** Releases the listener without callbacks. */
+  dispose(): void {
+    this.#l.dispose();
+  }
+
+  /** Tracks this listener for graceful shutdown (stopped at once when it begins). */
+  track(coordinator: ShutdownCoordinator): boolean {
+    this.#l.live();
+    return coordinator.track(this);
+  }
+
+  /** Keeps the process alive while the listener is open (the default). */
+  ref(): void {
+    this.#l.ref();
+  }
+
+  /** Lets the process exit while the listener is open. */
+  unref(): void {
+    this.#l.unref();
+  }
+
+  /** Closes the listener; for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return this.#l.loop.settled();
   }
 }

@@ -7,7 +7,7 @@
 import { native } from "../ffi/library.ts";
 import { ADDR } from "../ffi/records.ts";
 import { decodeAddr, type IpAddr, parseIp } from "./address.ts";
-import { aioError } from "./errors.ts";
+import { aioError, Code } from "./errors.ts";
 
 const MAX_ADDRESSES = 16;
 
@@ -16,7 +16,7 @@ export async function resolveHost(host: string, family: 0 | 4 | 6): Promise<IpAd
   const ip = parseIp(host);
   if (ip) {
     if (family !== 0 && ip.family !== family) {
-      throw aioError(7, /* EADDRNOTAVAIL */ 0, `resolve ${host}: not an IPv${family} address`);
+      throw aioError(Code.EADDRNOTAVAIL, 0, `resolve ${host}: not an IPv${family} address`);
     }
     return [ip];
   }

@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { coreOf } from "./cores.ts";
+import { StreamCore } from "./stream.ts";
 
 /** What a coordinator can track: a listener (stopped at once) or a stream (drained). */
 export interface Trackable {
@@ -16,7 +18,6 @@ export interface Trackable {
 interface Stream extends Trackable {
   close(): Promise<void>;
   abort(): void;
-  readonly _closeReason: string | null;
 }
 
 function isStream(r: Trackable): r is Stream {
@@ -84,7 +85,7 @@ export class ShutdownCoordinator {
         // Graceful means flushed and closed by us or by the peer; a reset
         // or an error is neither drained nor aborted by the coordinator.
         if (forced.has(s)) aborted++;
-        else if (s._closeReason === "local" || s._closeReason === "peer") drained++;
+        else if (gracefully(s)) drained++;
       }));
     } finally {
       signal?.removeEventListener("abort", forceAll);
@@ -92,4 +93,11 @@ export class ShutdownCoordinator {
     }
     return { drained, aborted };
   }
+}
+
+// Whether a stream closed gracefully (its close reason is "local" or "peer").
+function gracefully(stream: Stream): boolean {
+  const core = coreOf(stream);
+  const reason = core instanceof StreamCore ? core.closeReason : null;
+  return reason === "local" || reason === "peer";
 }

@@ -1,18 +1,23 @@
 /**
- * The byte-stream machinery TcpConnection and Pipe share: send accounting
- * and water marks, pause/resume, end of stream, close reasons, Web Streams.
+ * The inside of TcpConnection and Pipe: send accounting and water marks,
+ * read delivery with pause/resume, end of stream, close reasons, Web
+ * Streams. Three small state machines, each changed in one place with the
+ * reason beside it (docs/DESIGN.md, "Stream states"):
  *
- * Data flows one way through it: records from the loop (DATA, END,
- * WRITTEN, SHUTDOWN, CLOSED, ERROR) update the state here and fire the
+ *  - life:  detached -> connecting -> open -> closing -> closed
+ *  - read:  flowing <-> paused, either -> ended (the peer's FIN delivered)
+ *  - write: open -> shutting (closeWrite asked) -> shut (FIN sent)
+ *
+ * plus who consumes the data (`Consumer`). Records from the loop (DATA,
+ * END, WRITTEN, SHUTDOWN, CLOSED, ERROR) drive the machines and fire the
  * callbacks; public methods turn into single synchronous native calls.
  *
  * @module
  */
 import { CloseMode, RecordKind } from "../ffi/records.ts";
 import { type AioError, aioError, Code } from "./errors.ts";
-import { Resource } from "./handle.ts";
-import type { EventLoop } from "./loop.ts";
-import type { ShutdownCoordinator } from "./shutdown.ts";
+import { HandleCore } from "./handle.ts";
+import type { LoopCore } from "./pump.ts";
 import { checkPayload, checkWaterMarks, type WaterMarks } from "./validate.ts";
 
 /** What `send` reports. */
@@ -22,51 +27,77 @@ export type SocketState = "detached" | "connecting" | "open" | "closing" | "clos
 /** Why a connection closed. */
 export type CloseReason = "local" | "peer" | "reset" | "error" | "aborted" | "timeout";
 
+/** The read side: data flows, or waits (paused), or the peer's end was delivered. */
+type ReadState = "flowing" | "paused" | "ended";
+/** The write side: open, a half-close asked for (FIN after the queue), FIN sent. */
+type WriteState = "open" | "shutting" | "shut";
+/**
+ * Who takes received bytes: nobody yet (no reading), `onData`, a
+ * `readable` with room, a `readable` whose queue is full (reading pauses
+ * natively until it pulls), or a cancelled `readable` (bytes are dropped,
+ * the end is still seen).
+ */
+type Consumer = "none" | "callback" | "stream" | "stream-full" | "cancelled";
+
 // Larger sends are split: the C side takes an i32 length.
 const MAX_NATIVE_SEND = 1 << 30;
 // What a `readable` buffers before reading pauses natively.
 const READABLE_HIGH_WATER = 256 * 1024;
-
-const enum Consumer {
-  None,
-  Callback,
-  Stream,
-}
+// Marks the peer's end in the queue of bytes held while paused.
+const END = Symbol("end");
 
 interface Waiter {
   resolve(): void;
   reject(error: unknown): void;
 }
 
-/** Base of TcpConnection and Pipe: everything a byte stream does. */
-export abstract class ByteStream<Self> extends Resource {
+/** The callbacks a stream's public object carries; they receive that object. */
+export interface StreamCallbacks<O> {
   /** The peer finished sending (FIN). */
-  onEnd: ((stream: Self) => void) | null = null;
+  onEnd: ((stream: O) => void) | null;
   /** The send queue fell to the low water mark after a "pressure". */
-  onWritable: ((stream: Self) => void) | null = null;
+  onWritable: ((stream: O) => void) | null;
   /** The stream closed; called exactly once. */
-  onClose: ((stream: Self, reason: CloseReason) => void) | null = null;
+  onClose: ((stream: O, reason: CloseReason) => void) | null;
   /** An I/O error, or an error thrown by a callback. */
-  onError: ((stream: Self, error: Error) => void) | null = null;
+  onError: ((stream: O, error: Error) => void) | null;
+}
 
-  #onData: ((stream: Self, data: Uint8Array) => void) | null = null;
-  #state: SocketState = "detached";
+/** How TCP and pipes differ, for the parts of the stream that care. */
+export interface StreamKind {
+  /** The public class's name, for messages. */
+  what: string;
+  /** Whether `writable.close()` half-closes (TCP) or closes (a pipe cannot half-close). */
+  halfClose: boolean;
+  /** The close reason of EPIPE: "reset" for TCP, "peer" for a pipe whose other end went away. */
+  epipe: CloseReason;
+}
+
+/** The inside of a byte stream; `O` is its public object. */
+export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
+  /** Whether this stream writes at all (a pipe's read end does not). */
+  writes = true;
+  /** Stops a connect attempt in flight (set while one is). */
+  cancelConnect: (() => void) | null = null;
+  /** Takes the CONNECTED record (set while a connect is in flight). */
+  connected: ((status: number, osError: number) => void) | null = null;
+
+  readonly #owner: O;
+  readonly #kind: StreamKind;
+  #life: SocketState = "detached";
+  #read: ReadState = "flowing";
+  #write: WriteState = "open";
+  #consumer: Consumer = "none";
+  #onData: ((stream: O, data: Uint8Array) => void) | null = null;
   #marks: WaterMarks;
   #queued = 0;
   #bytesRead = 0;
   #bytesWritten = 0;
   #needDrain = false;
-  #consumer = Consumer.None;
-  #paused = false;
   #nativeReading = false;
-  #streamFull = false;
-  #cancelled = false;
-  #held: Uint8Array[] = [];
-  #endHeld = false;
-  #ended = false;
+  // Bytes (and the peer's END) that arrived while paused, in order.
+  #held: (Uint8Array | typeof END)[] = [];
   #peerEndedFirst = false;
-  #shutRequested = false;
-  #writeShut = false;
   #shutWaiter: Waiter | null = null;
   #shutPromise: Promise<void> | null = null;
   #closeReason: CloseReason | null = null;
@@ -80,44 +111,42 @@ export abstract class ByteStream<Self> extends Resource {
   #inOnError = false;
   #closeError: AioError | null = null;
 
-  /** Validates `config` and binds to `loop`. */
-  constructor(config: unknown, loop: EventLoop) {
-    super(loop);
+  /** Validates `config` (water marks, read size) and binds to `loop`. */
+  constructor(owner: O, kind: StreamKind, config: unknown, loop: LoopCore) {
+    super(loop, kind.what);
+    this.#owner = owner;
+    this.#kind = kind;
     this.#marks = checkWaterMarks(config);
   }
 
-  /** This object, as the callbacks receive it. */
-  protected abstract get _self(): Self;
+  // --- what the public objects show ------------------------------------
 
-  /** Ends the write side for `writable.close()`. */
-  protected abstract _endWritable(): Promise<void>;
-
-  // --- public surface -------------------------------------------------
-
-  /** Received bytes; the view is valid only during the call. Setting it starts reading. */
-  get onData(): ((stream: Self, data: Uint8Array) => void) | null {
+  /** The `onData` callback. */
+  get onData(): ((stream: O, data: Uint8Array) => void) | null {
     return this.#onData;
   }
-  set onData(fn: ((stream: Self, data: Uint8Array) => void) | null) {
-    if (fn !== null && typeof fn !== "function") throw new TypeError(`${this._what}.onData must be a function or null`);
-    if (fn && this.#consumer === Consumer.Stream) {
-      throw new TypeError(`${this._what}.onData: data already goes to readable`);
+
+  /** Sets `onData`; the first one makes the callback the consumer and starts reading. */
+  setOnData(fn: ((stream: O, data: Uint8Array) => void) | null): void {
+    if (fn !== null && typeof fn !== "function") throw new TypeError(`${this.what}.onData must be a function or null`);
+    if (fn && this.#consumer !== "none" && this.#consumer !== "callback") {
+      throw new TypeError(`${this.what}.onData: data already goes to readable`);
     }
     this.#onData = fn;
-    if (fn && this.#consumer === Consumer.None) {
-      this.#consumer = Consumer.Callback;
+    if (fn && this.#consumer === "none") {
+      this.#consumer = "callback";
       this.#syncReading();
     }
   }
 
   /** Whether the stream owns an open OS handle. */
   get isOpen(): boolean {
-    return this.#state === "open" || this.#state === "closing";
+    return this.#life === "open" || this.#life === "closing";
   }
 
   /** Where the stream is in its life. */
   get state(): SocketState {
-    return this.#state;
+    return this.#life;
   }
 
   /** Bytes accepted by `send` that the OS has not taken yet. */
@@ -127,7 +156,7 @@ export abstract class ByteStream<Self> extends Resource {
 
   /** Whether `send` would accept bytes without reporting pressure. */
   get isWritable(): boolean {
-    return (this.#state === "open" || this.#state === "connecting") && !this.#shutRequested &&
+    return (this.#life === "open" || this.#life === "connecting") && this.#write === "open" &&
       this.#queued < this.#marks.highWaterMark;
   }
 
@@ -142,21 +171,18 @@ export abstract class ByteStream<Self> extends Resource {
   }
 
   /** The reason the stream closed, once it has. */
-  get _closeReason(): CloseReason | null {
+  get closeReason(): CloseReason | null {
     return this.#closeReason;
   }
 
-  /**
-   * Queues bytes for sending; they are copied (or written at once), so the
-   * caller may reuse its buffer. "pressure" means the queue reached the high
-   * water mark; `onWritable` fires once it drains to the low one.
-   */
+  /** As `send` of the public objects. */
   send(data: Uint8Array | readonly Uint8Array[]): SendResult {
-    this._live();
+    this.live();
     const chunks = checkPayload(data);
-    const s = this.#state;
-    if (s === "detached") throw new TypeError(`${this._what}.send: not connected`);
-    if (s === "closing" || s === "closed" || this.#shutRequested) return "closed";
+    const s = this.#life;
+    if (s === "detached") throw new TypeError(`${this.what}.send: not connected`);
+    if (s === "open" && !this.writes) throw new TypeError(`${this.what}.send: this pipe end only reads`);
+    if (s === "closing" || s === "closed" || this.#write !== "open") return "closed";
     if (s === "connecting") {
       for (const c of chunks) {
         if (c.length === 0) continue;
@@ -173,7 +199,7 @@ export abstract class ByteStream<Self> extends Resource {
     return "ok";
   }
 
-  /** Sends, then resolves once the queue is below the high water mark. */
+  /** As `write` of the public objects. */
   write(data: Uint8Array): Promise<void> {
     // Disposed objects, bad arguments and unconnected streams throw here,
     // synchronously, as send() does; only a closed stream rejects.
@@ -185,100 +211,92 @@ export abstract class ByteStream<Self> extends Resource {
 
   /** Stops delivering data; what arrives meanwhile is kept, none is lost. */
   pauseReading(): void {
-    this._live();
-    this.#paused = true;
+    this.live();
+    // flowing -> paused: the user asked. An ended stream stays ended.
+    if (this.#read === "flowing") this.#read = "paused";
     this.#syncReading();
   }
 
   /** Delivers again, starting with anything kept while paused. */
   resumeReading(): void {
-    this._live();
-    if (!this.#paused) return;
-    this.#paused = false;
-    if (this.#held.length || this.#endHeld) queueMicrotask(() => this.#drainHeld());
+    this.live();
+    if (this.#read !== "paused") return;
+    // paused -> flowing: the user asked; what was held goes first, after
+    // the caller's own code (a resume inside onData must not re-enter it).
+    this.#read = "flowing";
+    if (this.#held.length) queueMicrotask(() => this.#drainHeld());
     else this.#syncReading();
   }
 
   /** Graceful close: flush the queue, FIN, release. Resolves when closed. */
   close(): Promise<void> {
-    if (this._disposed || this.#state === "closed") return Promise.resolve();
+    if (this.disposed || this.#life === "closed") return Promise.resolve();
     if (this.#closePromise) return this.#closePromise;
     this.#closePromise = new Promise((resolve) => (this.#closeResolve = resolve));
-    const reason: CloseReason = this.#ended ? "peer" : "local";
-    if (this.#state === "detached") {
+    const reason: CloseReason = this.#read === "ended" ? "peer" : "local";
+    if (this.#life === "detached") {
       this.#finish(reason, null, true);
-    } else if (this.#state === "connecting") {
-      this._cancelConnect();
+    } else if (this.#life === "connecting") {
+      this.cancelConnect?.();
       this.#finish(reason);
     } else {
-      this.#state = "closing";
+      // open -> closing: the shim flushes the queue, sends FIN and reports
+      // CLOSED; until then the stream still delivers what arrives.
+      this.#life = "closing";
       this.#closeReason = reason;
-      const r = this._loop._native.aio_close(this._loop._ptr, this._id, CloseMode.GRACEFUL);
+      const r = this.closeNative(CloseMode.GRACEFUL);
       if (r < 0) this.#release(reason);
-      else this._loop._kick();
+      else this.loop.kick();
     }
-    return this.#closePromise.then(() => this._loop._settled());
+    return this.#closePromise.then(() => this.loop.settled());
   }
 
   /** Abortive close: drops the queue and resets the connection (RST). */
   abort(): void {
-    if (this._disposed || this.#state === "closed" || this.#state === "detached") return;
-    if (this.#state === "connecting") {
-      this._cancelConnect();
+    if (this.disposed || this.#life === "closed" || this.#life === "detached") return;
+    if (this.#life === "connecting") {
+      this.cancelConnect?.();
       this.#finish("aborted");
       return;
     }
-    this._loop._native.aio_close(this._loop._ptr, this._id, CloseMode.ABORT);
+    this.closeNative(CloseMode.ABORT);
     this.#queued = 0;
     this.#finish("aborted");
   }
 
   /** Releases the stream at once without invoking any callback. */
   dispose(): void {
-    if (this._disposed) return;
-    if (this.#state === "connecting") this._cancelConnect();
-    else if (this._id) this._loop._native.aio_close(this._loop._ptr, this._id, CloseMode.NOW);
+    if (this.disposed) return;
+    if (this.#life === "connecting") this.cancelConnect?.();
+    else this.closeNative(CloseMode.NOW);
     this.#finish(this.#closeReason ?? "local", null, true);
-    this._markDisposed();
-  }
-
-  /** Tracks this stream for graceful shutdown. */
-  track(coordinator: ShutdownCoordinator): boolean {
-    this._live();
-    return coordinator.track(this);
-  }
-
-  /** Closes gracefully; for `await using`. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
+    this.markDisposed();
   }
 
   /** The received bytes as a Web Stream (with backpressure). Taking it starts reading. */
   get readable(): ReadableStream<Uint8Array> {
-    this._live();
+    this.live();
     if (this.#readable) return this.#readable;
-    if (this.#consumer === Consumer.Callback) {
-      throw new TypeError(`${this._what}.readable: data already goes to onData`);
-    }
-    this.#consumer = Consumer.Stream;
+    if (this.#consumer === "callback") throw new TypeError(`${this.what}.readable: data already goes to onData`);
+    this.#consumer = "stream";
     this.#readable = new ReadableStream<Uint8Array>({
       start: (ctl) => {
         // Taken after the end or the close: it ends (or errors) at once.
         if (this.#closeError) ctl.error(this.#closeError);
-        else if (this.#ended || this.#state === "closed") ctl.close();
+        else if (this.#read === "ended" || this.#life === "closed") ctl.close();
         else this.#readCtl = ctl;
       },
       pull: () => {
-        this.#streamFull = false;
+        // stream-full -> stream: the reader made room.
+        if (this.#consumer === "stream-full") this.#consumer = "stream";
         this.#syncReading();
       },
       cancel: () => {
-        // The reader is gone: what arrives is dropped, and the end is still
-        // seen, so the connection closes by itself at the peer's FIN when
-        // nothing else listens for it.
-        this.#cancelled = true;
+        // -> cancelled: the reader is gone. What arrives is dropped, and the
+        // end is still seen, so the connection closes by itself at the
+        // peer's FIN when nothing else listens for it.
+        this.#consumer = "cancelled";
         this.#readCtl = null;
-        this.#streamFull = false;
         this.#syncReading();
       },
     }, new ByteLengthQueuingStrategy({ highWaterMark: READABLE_HIGH_WATER }));
@@ -286,25 +304,25 @@ export abstract class ByteStream<Self> extends Resource {
     return this.#readable;
   }
 
-  /** Bytes to send as a Web Stream; closing it ends the write side. */
+  /** Bytes to send as a Web Stream; closing it ends the write side (or, for a pipe, closes it). */
   get writable(): WritableStream<Uint8Array> {
-    this._live();
+    this.live();
     this.#writable ??= new WritableStream<Uint8Array>({
       write: (chunk) => this.write(chunk),
-      close: () => this._endWritable(),
+      close: () => this.#kind.halfClose ? this.shutdownWrite() : this.close(),
       abort: () => this.abort(),
     });
     return this.#writable;
   }
 
-  // --- for subclasses --------------------------------------------------
+  // --- for the connect and adopt code ----------------------------------
 
   /** The handle is connected (or adopted): start the stream proper. */
-  protected _opened(id: number): void {
-    if (this._id !== id) this._attach(id);
-    this.#state = "open";
-    const n = this._loop._native;
-    n.aio_read_budget(this._loop._ptr, id, this.#marks.readBufferSize);
+  opened(id: number): void {
+    if (this.id !== id) this.attach(id);
+    // detached|connecting -> open.
+    this.#life = "open";
+    this.loop.native.aio_read_budget(this.loop.ptr, id, this.#marks.readBufferSize);
     const early = this.#earlySends;
     this.#earlySends = [];
     for (const c of early) {
@@ -312,59 +330,42 @@ export abstract class ByteStream<Self> extends Resource {
       if (!this.#push(c)) break;
     }
     // A closeWrite() made while connecting goes out behind those bytes.
-    if (this.#shutRequested && this.#shutWaiter) this.#startShutdown();
+    if (this.#write === "shutting" && this.#shutWaiter) this.#startShutdown();
     this.#syncReading();
     // The OS may have taken those bytes at once, with no WRITTEN to follow:
     // wake writers now (after the caller's own continuation, e.g. onConnect).
     if (early.length) queueMicrotask(() => this.#drained());
   }
 
-  /** Marks the stream as connecting (a connect attempt is under way). */
-  protected _connecting(): void {
-    this.#state = "connecting";
+  /** detached -> connecting: a connect attempt is under way. */
+  connecting(): void {
+    this.#life = "connecting";
   }
 
-  /** Subclasses stop a connect attempt here (close its native handle). */
-  protected _cancelConnect(): void {}
-
-  /** A failed or cancelled connect ends the stream with `reason`. */
-  protected _connectFailed(reason: CloseReason): void {
+  /** connecting -> closed: a failed or cancelled connect ends the stream with `reason`. */
+  connectFailed(reason: CloseReason): void {
     this.#earlySends = [];
     this.#queued = 0;
     // A loop that closed meanwhile closes its objects without callbacks.
-    this.#finish(reason, null, this._loop.closed);
+    this.#finish(reason, null, this.loop.closed);
   }
 
   /** Half-close: flush, then FIN; reading goes on. */
-  protected _shutdownWrite(): Promise<void> {
-    this._live();
-    if (this.#state === "detached") return Promise.reject(new TypeError(`${this._what}.closeWrite: not connected`));
+  shutdownWrite(): Promise<void> {
+    this.live();
+    if (this.#life === "detached") return Promise.reject(new TypeError(`${this.what}.closeWrite: not connected`));
     if (this.#shutPromise) return this.#shutPromise;
-    if (this.#state === "closing" || this.#state === "closed") return Promise.resolve();
-    this.#shutRequested = true;
+    if (this.#life === "closing" || this.#life === "closed") return Promise.resolve();
+    // open -> shutting: send refuses new bytes from now on; FIN follows
+    // the queue (once connected, when still connecting).
+    this.#write = "shutting";
     this.#shutPromise = new Promise<void>((resolve, reject) => (this.#shutWaiter = { resolve, reject }));
-    if (this.#state === "open") this.#startShutdown();
+    if (this.#life === "open") this.#startShutdown();
     return this.#shutPromise;
   }
 
-  /** Whether this stream writes at all (a pipe's read end does not). */
-  protected get _writesData(): boolean {
-    return true;
-  }
-
-  /**
-   * The close reason for a failure code. A peer that went away is not a
-   * failure of the connection: a reset, an abort, or EPIPE (a send after the
-   * peer closed, which Linux reports instead of the reset once the reset was
-   * seen) end it with "reset", reported through onClose only; "error" is
-   * what reaches onError (or the global handler). Pipes override EPIPE.
-   */
-  protected _reasonFor(code: number): CloseReason {
-    return code === Code.ECONNRESET || code === Code.ECONNABORTED || code === Code.EPIPE ? "reset" : "error";
-  }
-
-  /** Handles a record of the loop (internal). */
-  override _record(kind: number, status: number, osError: number, a: number, b: number): void {
+  /** Handles a record of the loop. */
+  record(kind: number, status: number, osError: number, a: number, b: number): void {
     switch (kind) {
       case RecordKind.DATA:
         return this.#data(a, b);
@@ -374,10 +375,12 @@ export abstract class ByteStream<Self> extends Resource {
         return this.#end();
       case RecordKind.SHUTDOWN:
         return this.#shutdownDone(status, osError);
+      case RecordKind.CONNECTED:
+        return this.connected?.(status, osError);
       case RecordKind.CLOSED:
         // The id is dead on the native side already.
-        this._loop._unregister(this._id);
-        this._id = 0;
+        this.loop.unregister(this.id);
+        this.id = 0;
         return this.#finish(this.#closeReason ?? "local");
       case RecordKind.ERROR:
         return this.#fail(status, osError);
@@ -385,10 +388,10 @@ export abstract class ByteStream<Self> extends Resource {
   }
 
   /** A callback threw: report it, close with reason "error". */
-  protected override _callbackFailed(error: unknown): void {
+  protected override callbackFailed(error: unknown): void {
     if (this.#onErrorReport(error)) return;
-    if (this.#state === "closed") return;
-    if (this._id) this._loop._native.aio_close(this._loop._ptr, this._id, CloseMode.NOW);
+    if (this.#life === "closed") return;
+    this.closeNative(CloseMode.NOW);
     this.#finish("error", null);
   }
 
@@ -397,15 +400,16 @@ export abstract class ByteStream<Self> extends Resource {
   // Reports a callback's error; true when it was onError itself that threw.
   #onErrorReport(error: unknown): boolean {
     const err = error instanceof Error ? error : new Error(String(error));
-    if (this.#inOnError || !this.onError) {
-      this._loop._reportError(err);
+    const onError = this.#owner.onError;
+    if (this.#inOnError || !onError) {
+      this.loop.reportError(err);
       return this.#inOnError;
     }
     this.#inOnError = true;
     try {
-      this.onError(this._self, err);
+      onError(this.#owner, err);
     } catch (again) {
-      this._loop._reportError(again);
+      this.loop.reportError(again);
     } finally {
       this.#inOnError = false;
     }
@@ -413,12 +417,12 @@ export abstract class ByteStream<Self> extends Resource {
   }
 
   #push(c: Uint8Array): boolean {
-    const n = this._loop._native, ptr = this._loop._ptr;
+    const n = this.loop.native, ptr = this.loop.ptr;
     for (let off = 0; off < c.length; off += MAX_NATIVE_SEND) {
       const part = off === 0 && c.length <= MAX_NATIVE_SEND ? c : c.subarray(off, off + MAX_NATIVE_SEND);
-      const r = n.aio_send(ptr, this._id, part, part.length);
+      const r = n.aio_send(ptr, this.id, part, part.length);
       if (r < 0) {
-        const os = this._loop._osError();
+        const os = this.loop.osError();
         // Report asynchronously: send() itself never runs callbacks.
         queueMicrotask(() => this.#fail(r, os));
         return false;
@@ -429,20 +433,24 @@ export abstract class ByteStream<Self> extends Resource {
     return true;
   }
 
+  // Native reading mirrors the machines: on exactly while open, somebody
+  // consumes with room, data flows and nothing is held back.
   #syncReading(): void {
-    const want = this.#state === "open" && this.#consumer !== Consumer.None && !this.#paused && !this.#ended &&
-      !this.#streamFull && this.#held.length === 0 && this._id !== 0;
+    const c = this.#consumer;
+    const want = this.#life === "open" && (c === "callback" || c === "stream" || c === "cancelled") &&
+      this.#read === "flowing" && this.#held.length === 0 && this.id !== 0;
     if (want === this.#nativeReading) return;
     this.#nativeReading = want;
-    this._setNativeReading(want);
+    this.setNativeReading(want);
   }
 
   #data(offset: number, length: number): void {
-    if (this.#state !== "open" && this.#state !== "closing") return;
+    if (this.#life !== "open" && this.#life !== "closing") return;
     this.#bytesRead += length;
-    const view = this._loop._arena.subarray(offset, offset + length);
-    // Paused after this batch was read: keep a copy, deliver on resume.
-    if (this.#paused || this.#held.length) {
+    const view = this.loop.arena.subarray(offset, offset + length);
+    // Paused after this batch was read (or older bytes still wait): keep a
+    // copy behind them, deliver on resume.
+    if (this.#read === "paused" || this.#held.length) {
       this.#held.push(view.slice());
       this.#syncReading();
       return;
@@ -451,24 +459,24 @@ export abstract class ByteStream<Self> extends Resource {
   }
 
   #deliver(view: Uint8Array): void {
-    if (this.#consumer === Consumer.Callback) {
-      this._invoke(this.#onData, this._self, view);
-    } else if (this.#readCtl) {
+    const c = this.#consumer;
+    if (c === "callback") {
+      this.invoke(this.#onData, this.#owner, view);
+    } else if ((c === "stream" || c === "stream-full") && this.#readCtl) {
       this.#readCtl.enqueue(view.slice());
       if ((this.#readCtl.desiredSize ?? 0) <= 0) {
-        this.#streamFull = true;
+        // stream -> stream-full: stop reading until the reader pulls.
+        this.#consumer = "stream-full";
         this.#syncReading();
       }
     }
   }
 
   #drainHeld(): void {
-    while (this.#held.length && !this.#paused && this.#state !== "closed") {
-      this.#deliver(this.#held.shift()!);
-    }
-    if (this.#held.length === 0 && this.#endHeld && !this.#paused) {
-      this.#endHeld = false;
-      this.#end();
+    while (this.#held.length && this.#read === "flowing" && this.#life !== "closed") {
+      const item = this.#held.shift()!;
+      if (item === END) this.#ended();
+      else this.#deliver(item);
     }
     this.#syncReading();
   }
@@ -489,19 +497,25 @@ export abstract class ByteStream<Self> extends Resource {
     }
     if (this.#needDrain && this.#queued <= this.#marks.lowWaterMark) {
       this.#needDrain = false;
-      if (this.#state === "open") this._invoke(this.onWritable, this._self);
+      if (this.#life === "open") this.invoke(this.#owner.onWritable, this.#owner);
     }
   }
 
+  // The END record: delivered now, or behind the bytes held while paused.
   #end(): void {
-    if (this.#state === "closed") return;
-    if (this.#held.length || this.#paused) {
-      this.#endHeld = true;
+    if (this.#life === "closed") return;
+    if (this.#held.length || this.#read === "paused") {
+      this.#held.push(END);
       return;
     }
-    this.#ended = true;
+    this.#ended();
+  }
+
+  #ended(): void {
+    // flowing -> ended: the peer's FIN reached the reader.
+    this.#read = "ended";
     this.#syncReading();
-    const streamInUse = this.#consumer === Consumer.Stream && !this.#cancelled;
+    const streamInUse = this.#consumer === "stream" || this.#consumer === "stream-full";
     if (this.#readCtl) {
       try {
         this.#readCtl.close();
@@ -509,70 +523,86 @@ export abstract class ByteStream<Self> extends Resource {
         // Already closed by a cancel.
       }
     }
-    if (this.#state !== "open") return;
-    if (!this.onEnd && !streamInUse) {
+    if (this.#life !== "open") return;
+    if (!this.#owner.onEnd && !streamInUse) {
       // Nobody listens for the end: flush and close (allowHalfOpen=false).
       this.close();
       return;
     }
-    if (!this.#writeShut) this.#peerEndedFirst = true;
-    this._invoke(this.onEnd, this._self);
+    if (this.#write !== "shut") this.#peerEndedFirst = true;
+    this.invoke(this.#owner.onEnd, this.#owner);
     // Both directions are done: ours was shut, or this end never writes
     // (a pipe's read end).
-    if ((this.#writeShut || !this._writesData) && this.#state === "open") {
+    if ((this.#write === "shut" || !this.writes) && this.#life === "open") {
       this.#release(this.#peerEndedFirst ? "peer" : "local");
     }
   }
 
   #startShutdown(): void {
-    const r = this._loop._native.aio_shutdown(this._loop._ptr, this._id);
-    if (r < 0) this.#shutdownDone(r, this._loop._osError());
-    else this._loop._kick();
+    const r = this.loop.native.aio_shutdown(this.loop.ptr, this.id);
+    if (r < 0) this.#shutdownDone(r, this.loop.osError());
+    else this.loop.kick();
   }
 
   #shutdownDone(status: number, osError: number): void {
     const w = this.#shutWaiter;
     this.#shutWaiter = null;
     if (status < 0) {
-      w?.reject(aioError(status, osError, `${this._what}.closeWrite`));
+      // Stays "shutting": the write side is unusable, and the failure is
+      // the closeWrite() caller's to see.
+      w?.reject(aioError(status, osError, `${this.what}.closeWrite`));
       return;
     }
-    this.#writeShut = true;
+    // shutting -> shut: FIN is out.
+    this.#write = "shut";
     w?.resolve();
-    if (this.#ended && this.#state === "open") this.#release(this.#peerEndedFirst ? "peer" : "local");
+    if (this.#read === "ended" && this.#life === "open") this.#release(this.#peerEndedFirst ? "peer" : "local");
   }
 
   #fail(status: number, osError: number): void {
-    if (this.#state === "closed") return;
+    if (this.#life === "closed") return;
     const code = Math.abs(status);
-    const error = aioError(status, osError, `${this._what}`);
-    const reason = this._reasonFor(code);
-    if (this._id) this._loop._native.aio_close(this._loop._ptr, this._id, CloseMode.NOW);
-    this.#finish(reason, error);
+    const error = aioError(status, osError, this.what);
+    this.closeNative(CloseMode.NOW);
+    this.#finish(this.#reasonFor(code), error);
+  }
+
+  // A peer that went away is not a failure of the connection: a reset, an
+  // abort, or EPIPE (a send after the peer closed, which Linux reports
+  // instead of the reset once the reset was seen) end it with "reset" (a
+  // pipe: "peer"), reported through onClose only; "error" is what reaches
+  // onError (or the global handler).
+  #reasonFor(code: number): CloseReason {
+    if (code === Code.EPIPE) return this.#kind.epipe;
+    return code === Code.ECONNRESET || code === Code.ECONNABORTED ? "reset" : "error";
   }
 
   // Both directions are done (or the handle failed): release it now.
   #release(reason: CloseReason): void {
-    if (this._id) this._loop._native.aio_close(this._loop._ptr, this._id, CloseMode.NOW);
+    this.closeNative(CloseMode.NOW);
     this.#finish(reason);
   }
 
   #closedError(what: string): AioError {
-    return aioError(Code.EPIPE, 0, `${this._what}.${what}: the stream is ${this.#state}`);
+    return aioError(Code.EPIPE, 0, `${this.what}.${what}: the stream is ${this.#life}`);
   }
 
+  // any -> closed, once: settle every waiter, end the readable, and (unless
+  // silent: dispose, or a loop that closed) tell onClose why.
   #finish(reason: CloseReason, error: AioError | null = null, silent = false): void {
-    if (this.#state === "closed") return;
-    this.#state = "closed";
+    if (this.#life === "closed") return;
+    this.#life = "closed";
     this.#closeReason = reason;
     this.#closeError = error;
-    this._detach();
+    this.detach();
     this.#nativeReading = false;
     this.#held = [];
-    const failure = error ?? this.#closedError("write");
     const waiters = this.#writeWaiters;
     this.#writeWaiters = [];
-    for (const w of waiters) w.reject(failure);
+    if (waiters.length) {
+      const failure = error ?? this.#closedError("write");
+      for (const w of waiters) w.reject(failure);
+    }
     if (this.#shutWaiter) {
       // A graceful close flushed and sent FIN: the half-close happened.
       if (!error && (reason === "local" || reason === "peer")) this.#shutWaiter.resolve();
@@ -597,7 +627,7 @@ export abstract class ByteStream<Self> extends Resource {
     if (silent) return;
     if (reason === "error" && error) this.#onErrorReport(error);
     try {
-      this.onClose?.(this._self, reason);
+      this.#owner.onClose?.(this.#owner, reason);
     } catch (e) {
       this.#onErrorReport(e);
     }

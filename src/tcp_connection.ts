@@ -1,15 +1,23 @@
 /**
  * TcpConnection: a TCP stream on the loop (seed: eve.aio.windows.tcp).
+ * The stream itself is a `StreamCore`; this file adds what only TCP has:
+ * connecting to a host (resolution, each address in turn), adopting a
+ * socket, addresses and TCP_NODELAY.
  *
  * @module
  */
 import { decodeAddr, encodeAddr, hostPort, type NetAddress } from "./address.ts";
-import { CloseMode, Flags, RecordKind } from "../ffi/records.ts";
-import { aioError, timedOut } from "./errors.ts";
-import { EventLoop, u64 } from "./loop.ts";
+import { AddressSide, CloseMode, Flags } from "../ffi/records.ts";
+import { aioError, Code } from "./errors.ts";
+import { ConnectAttempt } from "./connect.ts";
+import { bindCore } from "./cores.ts";
+import { type EventLoop, loopCore } from "./loop.ts";
+import { checkHandle, type OsHandle, u64 } from "./os_handle.ts";
 import { checkNet } from "./permissions.ts";
+import type { LoopCore } from "./pump.ts";
 import { resolveHost } from "./resolve.ts";
-import { ByteStream, type CloseReason } from "./stream.ts";
+import type { ShutdownCoordinator } from "./shutdown.ts";
+import { type CloseReason, type SendResult, type SocketState, StreamCore, type StreamKind } from "./stream.ts";
 import { checkInt, checkOptions, checkPort, checkSignal, checkString } from "./validate.ts";
 
 /** Buffering of a connection. */
@@ -38,55 +46,89 @@ export interface ConnectOptions {
   loop?: EventLoop;
 }
 
-/** An OS socket or handle: an fd on Linux, a SOCKET/HANDLE value on Windows. */
-export type OsHandle = number | bigint;
+const TCP: StreamKind = { what: "TcpConnection", halfClose: true, epipe: "reset" };
 
-/** Checks an OS handle argument. */
-export function checkHandle(handle: unknown, name = "handle"): OsHandle {
-  if (typeof handle === "bigint") {
-    if (handle < 0n || handle > 0xffffffffffffffffn) throw new RangeError(`${name} is out of range`);
-    return handle;
-  }
-  if (typeof handle !== "number" || !Number.isInteger(handle)) {
-    throw new TypeError(`${name} must be an integer or bigint OS handle`);
-  }
-  if (handle < 0) throw new RangeError(`${name} must not be negative, got ${handle}`);
-  return handle;
+let make: (config: TcpConnectionConfig | undefined, loop: LoopCore) => TcpConnection;
+
+/** A detached connection on `loop`, for the listener that adopts accepted sockets into it. */
+export function tcpConnectionOn(loop: LoopCore): TcpConnection {
+  return make(undefined, loop);
 }
 
 /** An async TCP connection with backpressure, pause/resume and half-close. */
-export class TcpConnection extends ByteStream<TcpConnection> {
+export class TcpConnection {
+  static {
+    make = (config, loop) => new TcpConnection(config, loop);
+  }
+
   /** Creates a detached connection; call `connect` or `adopt`. */
   static create(config?: TcpConnectionConfig, loop?: EventLoop): TcpConnection {
-    return new TcpConnection(config, loop);
+    return new TcpConnection(config, loopCore(loop));
   }
 
   /** Connects to host:port and resolves with the open connection. */
   static connect(host: string, port: number, options?: ConnectOptions): Promise<TcpConnection> {
     const o = checkOptions<ConnectOptions>(options);
-    const conn = new TcpConnection(o.config, o.loop);
+    const conn = new TcpConnection(o.config, loopCore(o.loop));
     return conn.connect(host, port, options).then(() => conn);
   }
 
   /** Called once connected, before `connect` resolves. */
   onConnect: ((conn: TcpConnection) => void) | null = null;
+  /** The peer finished sending (FIN). */
+  onEnd: ((conn: TcpConnection) => void) | null = null;
+  /** The send queue fell to the low water mark after a "pressure". */
+  onWritable: ((conn: TcpConnection) => void) | null = null;
+  /** The connection closed; called exactly once, with why. */
+  onClose: ((conn: TcpConnection, reason: CloseReason) => void) | null = null;
+  /** An I/O error, or an error thrown by one of this connection's callbacks. */
+  onError: ((conn: TcpConnection, error: Error) => void) | null = null;
 
+  #s: StreamCore<TcpConnection>;
   #remote: NetAddress | null = null;
   #local: NetAddress | null = null;
-  #attempt: { abort(reason: unknown): void } | null = null;
 
-  private constructor(config: TcpConnectionConfig | undefined, loop: EventLoop | undefined) {
-    super(config, checkLoop(loop));
+  private constructor(config: TcpConnectionConfig | undefined, loop: LoopCore) {
+    this.#s = new StreamCore<TcpConnection>(this, TCP, config, loop);
+    bindCore(this, this.#s);
   }
 
-  /** The name used in error messages. */
-  protected get _what(): string {
-    return "TcpConnection";
+  /** Received bytes; the view is valid only during the call. Setting it starts reading. */
+  get onData(): ((conn: TcpConnection, data: Uint8Array) => void) | null {
+    return this.#s.onData;
+  }
+  set onData(fn: ((conn: TcpConnection, data: Uint8Array) => void) | null) {
+    this.#s.setOnData(fn);
   }
 
-  /** This connection, as callbacks receive it. */
-  protected get _self(): TcpConnection {
-    return this;
+  /** Whether the connection owns an open socket. */
+  get isOpen(): boolean {
+    return this.#s.isOpen;
+  }
+
+  /** Where the connection is in its life. */
+  get state(): SocketState {
+    return this.#s.state;
+  }
+
+  /** Bytes accepted by `send` that the OS has not taken yet. */
+  get sendQueueLen(): number {
+    return this.#s.sendQueueLen;
+  }
+
+  /** Whether `send` would accept bytes without reporting pressure. */
+  get isWritable(): boolean {
+    return this.#s.isWritable;
+  }
+
+  /** Bytes delivered to the reader so far. */
+  get bytesRead(): number {
+    return this.#s.bytesRead;
+  }
+
+  /** Bytes the OS has taken so far. */
+  get bytesWritten(): number {
+    return this.#s.bytesWritten;
   }
 
   /** The peer's address once connected. */
@@ -105,7 +147,8 @@ export class TcpConnection extends ByteStream<TcpConnection> {
    * `timeoutMs` cover the whole attempt.
    */
   connect(host: string, port: number, options?: ConnectOptions): Promise<void> {
-    this._live();
+    const s = this.#s;
+    s.live();
     checkString(host, "host");
     checkPort(port, "port", false);
     const o = checkOptions<ConnectOptions>(options);
@@ -113,14 +156,14 @@ export class TcpConnection extends ByteStream<TcpConnection> {
     const timeoutMs = checkInt(o.timeoutMs, "options.timeoutMs", 0, 0x7fffffff);
     const family = o.family ?? 0;
     if (family !== 0 && family !== 4 && family !== 6) throw new RangeError(`options.family must be 0, 4 or 6`);
-    if (this.state !== "detached") throw new TypeError(`TcpConnection.connect: the connection is ${this.state}`);
+    if (s.state !== "detached") throw new TypeError(`TcpConnection.connect: the connection is ${s.state}`);
     if (host === "") throw new TypeError("host must not be empty");
     try {
       checkNet(host.startsWith("[") ? host.slice(1, -1) : host, port);
     } catch (error) {
       return Promise.reject(error);
     }
-    this._connecting();
+    s.connecting();
     return this.#connect(host, port, family, o.noDelay === true, signal, timeoutMs);
   }
 
@@ -132,95 +175,72 @@ export class TcpConnection extends ByteStream<TcpConnection> {
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
   ): Promise<void> {
-    let reason: CloseReason = "error";
-    let cancel!: (error: unknown) => void;
-    const cancelled = new Promise<never>((_, reject) => (cancel = reject));
-    cancelled.catch(() => {});
-    const onAbort = () => {
-      reason = "aborted";
-      cancel(signal!.reason);
-    };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (timeoutMs !== undefined) {
-      timer = setTimeout(() => {
-        reason = "timeout";
-        cancel(timedOut(`connect ${hostPort(host, port)}`, timeoutMs));
-      }, timeoutMs);
-    }
-    this.#attempt = {
-      abort: (error) => {
-        reason = "aborted";
-        cancel(error);
-      },
-    };
+    const s = this.#s;
+    const where = `connect ${hostPort(host, port)}`;
+    let attempt: ConnectAttempt | null = null;
     try {
-      if (signal?.aborted) {
-        reason = "aborted";
-        throw signal.reason;
-      }
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const addrs = await Promise.race([resolveHost(host, family), cancelled]);
+      attempt = new ConnectAttempt(where, signal, timeoutMs);
+      const a = attempt;
+      s.cancelConnect = () => {
+        a.abort(new DOMException("The connection was closed while connecting", "AbortError"));
+        this.#dropSocket();
+      };
+      const addrs = await a.race(resolveHost(host, family));
       let lastError: unknown = null;
       for (const addr of addrs) {
-        const loop = this._loop;
-        const id = loop._native.aio_tcp_connect(loop._ptr, encodeAddr(addr, port), noDelay ? Flags.NODELAY : 0);
+        const loop = s.loop;
+        const id = loop.native.aio_tcp_connect(loop.ptr, encodeAddr(addr, port), noDelay ? Flags.NODELAY : 0);
         if (id < 0) {
-          lastError = aioError(id, loop._osError(), `connect ${hostPort(host, port)}`);
+          lastError = aioError(id, loop.osError(), where);
           continue;
         }
-        const outcome = new Promise<[number, number]>((resolve) => (this.#connected = resolve));
-        this._attach(id);
+        const outcome = new Promise<[number, number]>((resolve) => {
+          s.connected = (status, osError) => resolve([status, osError]);
+        });
+        s.attach(id);
         let status: number, osError: number;
         try {
-          [status, osError] = await Promise.race([outcome, cancelled]);
+          [status, osError] = await a.race(outcome);
         } catch (error) {
-          this.#dropAttempt();
+          this.#dropSocket();
           throw error;
         } finally {
-          this.#connected = null;
+          s.connected = null;
         }
         if (status < 0) {
-          this.#dropAttempt();
-          lastError = aioError(status, osError, `connect ${hostPort(host, port)}`);
+          this.#dropSocket();
+          lastError = aioError(status, osError, where);
           continue;
         }
         this.#addresses();
-        this._opened(id);
-        this.#attempt = null;
-        this._invoke(this.onConnect, this);
+        s.cancelConnect = null;
+        s.opened(id);
+        s.invoke(this.onConnect, this);
         return;
       }
-      throw lastError ?? aioError(21, 0, `connect ${host}: no address`);
+      throw lastError ?? aioError(Code.ENOTFOUND, 0, `connect ${host}: no address`);
     } catch (error) {
-      this.#attempt = null;
-      if (this.state === "connecting") this._connectFailed(reason);
+      s.cancelConnect = null;
+      if (s.state === "connecting") s.connectFailed(attempt?.reason ?? "aborted");
       throw error;
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
+      attempt?.done();
     }
   }
 
-  #connected: ((outcome: [number, number]) => void) | null = null;
-
-  #dropAttempt(): void {
-    if (this._id === 0) return;
-    this._loop._native.aio_close(this._loop._ptr, this._id, CloseMode.NOW);
-    this._detach();
-  }
-
-  /** Stops the connect attempt in flight (internal). */
-  protected override _cancelConnect(): void {
-    this.#attempt?.abort(new DOMException("The connection was closed while connecting", "AbortError"));
-    this.#attempt = null;
-    this.#dropAttempt();
+  // The socket of an attempt that failed or was cancelled.
+  #dropSocket(): void {
+    const s = this.#s;
+    if (s.id === 0) return;
+    s.closeNative(CloseMode.NOW);
+    s.detach();
   }
 
   #addresses(): void {
-    const n = this._loop._native, ptr = this._loop._ptr;
+    const s = this.#s, n = s.loop.native, ptr = s.loop.ptr;
     const buf = new Uint8Array(24);
-    if (n.aio_address(ptr, this._id, 0, buf) === 0) this.#local = publicAddr(buf);
-    if (n.aio_address(ptr, this._id, 1, buf) === 0) this.#remote = publicAddr(buf);
+    if (n.aio_address(ptr, s.id, AddressSide.LOCAL, buf) === 0) this.#local = publicAddr(buf);
+    if (n.aio_address(ptr, s.id, AddressSide.REMOTE, buf) === 0) this.#remote = publicAddr(buf);
   }
 
   /**
@@ -229,51 +249,102 @@ export class TcpConnection extends ByteStream<TcpConnection> {
    * the caller's (AlreadyExists: adopted already).
    */
   adopt(handle: OsHandle): void {
-    this._live();
+    const s = this.#s;
+    s.live();
     const h = checkHandle(handle);
-    if (this.state !== "detached") throw new TypeError(`TcpConnection.adopt: the connection is ${this.state}`);
-    const loop = this._loop;
-    const id = loop._native.aio_tcp_adopt(loop._ptr, u64(h), 0);
-    if (id < 0) throw aioError(id, loop._osError(), "TcpConnection.adopt");
-    this._attach(id);
+    if (s.state !== "detached") throw new TypeError(`TcpConnection.adopt: the connection is ${s.state}`);
+    const loop = s.loop;
+    const id = loop.native.aio_tcp_adopt(loop.ptr, u64(h), 0);
+    if (id < 0) throw aioError(id, loop.osError(), "TcpConnection.adopt");
+    s.attach(id);
     this.#addresses();
-    this._opened(id);
+    s.opened(id);
   }
 
   /** Turns Nagle's algorithm off (true) or on (false). */
   setNoDelay(noDelay = true): void {
-    this._live();
-    if (!this._id) throw new TypeError("TcpConnection.setNoDelay: not connected");
-    const r = this._loop._native.aio_tcp_nodelay(this._loop._ptr, this._id, noDelay ? 1 : 0);
-    if (r < 0) throw aioError(r, this._loop._osError(), "TcpConnection.setNoDelay");
+    const s = this.#s;
+    s.live();
+    if (!s.id) throw new TypeError("TcpConnection.setNoDelay: not connected");
+    const r = s.loop.native.aio_tcp_nodelay(s.loop.ptr, s.id, noDelay ? 1 : 0);
+    if (r < 0) throw aioError(r, s.loop.osError(), "TcpConnection.setNoDelay");
+  }
+
+  /**
+   * Queues bytes for sending; they are copied (or written at once), so the
+   * caller may reuse its buffer. "pressure" means the queue reached the high
+   * water mark; `onWritable` fires once it drains to the low one. "closed":
+   * nothing was queued (closing, closed, or after closeWrite).
+   */
+  send(data: Uint8Array | readonly Uint8Array[]): SendResult {
+    return this.#s.send(data);
+  }
+
+  /** Sends, then resolves once the queue is below the high water mark. */
+  write(data: Uint8Array): Promise<void> {
+    return this.#s.write(data);
+  }
+
+  /** Stops delivering data; what arrives meanwhile is kept, none is lost. */
+  pauseReading(): void {
+    this.#s.pauseReading();
+  }
+
+  /** Delivers again, starting with anything kept while paused. */
+  resumeReading(): void {
+    this.#s.resumeReading();
   }
 
   /** Flushes the queue, then half-closes (FIN); reading goes on. */
   closeWrite(): Promise<void> {
-    return this._shutdownWrite();
+    return this.#s.shutdownWrite();
   }
 
-  /** `writable.close()` half-closes. */
-  protected _endWritable(): Promise<void> {
-    return this.closeWrite();
+  /** Graceful close: flush the queue, FIN, release. Resolves when closed. */
+  close(): Promise<void> {
+    return this.#s.close();
   }
 
-  /** Handles a record of the loop (internal). */
-  override _record(kind: number, status: number, osError: number, a: number, b: number): void {
-    if (kind === RecordKind.CONNECTED) {
-      this.#connected?.([status, osError]);
-      return;
-    }
-    super._record(kind, status, osError, a, b);
+  /** Abortive close: drops the queue and resets the connection (RST). */
+  abort(): void {
+    this.#s.abort();
   }
-}
 
-/** The loop argument, checked. */
-export function checkLoop(loop: unknown): EventLoop {
-  if (loop === undefined || loop === null) return EventLoop.default;
-  if (!(loop instanceof EventLoop)) throw new TypeError("loop must be an EventLoop");
-  if (loop.closed) throw new TypeError("loop is closed");
-  return loop;
+  /** Releases the connection at once without invoking any callback. */
+  dispose(): void {
+    this.#s.dispose();
+  }
+
+  /** The received bytes as a Web Stream (with backpressure). Taking it starts reading. */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#s.readable;
+  }
+
+  /** Bytes to send as a Web Stream; closing it half-closes (as `closeWrite`). */
+  get writable(): WritableStream<Uint8Array> {
+    return this.#s.writable;
+  }
+
+  /** Tracks this connection for graceful shutdown. */
+  track(coordinator: ShutdownCoordinator): boolean {
+    this.#s.live();
+    return coordinator.track(this);
+  }
+
+  /** Keeps the process alive while the connection is open (the default). */
+  ref(): void {
+    this.#s.ref();
+  }
+
+  /** Lets the process exit while the connection is open; its events still arrive while something else keeps it alive. */
+  unref(): void {
+    this.#s.unref();
+  }
+
+  /** Closes gracefully; for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
 }
 
 function publicAddr(buf: Uint8Array): NetAddress {

@@ -1,18 +1,24 @@
 /**
  * TcpListener: accepts TCP connections on the loop (seed:
  * eve.aio.windows.tcp TcpListener). Windows keeps several AcceptEx
- * outstanding (`simultaneousAccepts`); Linux accepts in batches.
+ * outstanding (`simultaneousAccepts`); Linux accepts in batches. The
+ * accepting itself is a `ListenerCore`; this file adds binding to a host
+ * and the raw-socket callback `onAccept`.
  *
  * @module
  */
 import { decodeAddr, encodeAddr, hostPort, type NetAddress, parseIp } from "./address.ts";
-import { Flags } from "../ffi/records.ts";
+import { AddressSide, Flags, OsHandleKind } from "../ffi/records.ts";
 import { aioError, Code } from "./errors.ts";
-import type { EventLoop } from "./loop.ts";
-import { Listener } from "./listener.ts";
+import { bindCore } from "./cores.ts";
+import { type EventLoop, loopCore } from "./loop.ts";
+import { ListenerCore } from "./listener.ts";
+import type { OsHandle } from "./os_handle.ts";
 import { checkNet } from "./permissions.ts";
+import type { LoopCore } from "./pump.ts";
 import { resolveHost } from "./resolve.ts";
-import { checkLoop, type OsHandle, TcpConnection } from "./tcp_connection.ts";
+import type { ShutdownCoordinator } from "./shutdown.ts";
+import { type TcpConnection, tcpConnectionOn } from "./tcp_connection.ts";
 import { checkInt, checkOptions, checkPort, checkSignal, checkString } from "./validate.ts";
 
 /** Listener socket settings. */
@@ -39,47 +45,58 @@ const DEFAULT_BACKLOG = 511;
 const DEFAULT_ACCEPTS = 32;
 
 /** An async TCP listener. */
-export class TcpListener extends Listener<TcpConnection, TcpListener> {
+export class TcpListener {
   /** Creates a listener that is not listening yet. */
   static create(config?: TcpListenerConfig, loop?: EventLoop): TcpListener {
-    return new TcpListener(config, loop);
+    return new TcpListener(config, loopCore(loop));
   }
 
   /** Creates a listener and listens on host:port. */
   static listen(host: string, port: number, options?: ListenOptions): Promise<TcpListener> {
     const o = checkOptions<ListenOptions>(options);
-    const listener = new TcpListener(o.config, o.loop);
+    const listener = new TcpListener(o.config, loopCore(o.loop));
     return listener.listen(host, port, options).then(() => listener);
   }
 
+  #l: ListenerCore<TcpConnection, TcpListener>;
   #onAccept: ((listener: TcpListener, handle: OsHandle) => void) | null = null;
-
   #backlog: number;
   #accepts: number;
   #local: NetAddress | null = null;
 
-  private constructor(config: TcpListenerConfig | undefined, loop: EventLoop | undefined) {
+  private constructor(config: TcpListenerConfig | undefined, loop: LoopCore) {
     const c = checkOptions<TcpListenerConfig>(config, "config");
-    const backlog = checkInt(c.backlog, "config.backlog", 1, 0x7fffffff) ?? DEFAULT_BACKLOG;
-    const accepts = checkInt(c.simultaneousAccepts, "config.simultaneousAccepts", 1, 256) ?? DEFAULT_ACCEPTS;
-    super(checkLoop(loop), backlog);
-    this.#backlog = backlog;
-    this.#accepts = accepts;
+    this.#backlog = checkInt(c.backlog, "config.backlog", 1, 0x7fffffff) ?? DEFAULT_BACKLOG;
+    this.#accepts = checkInt(c.simultaneousAccepts, "config.simultaneousAccepts", 1, 256) ?? DEFAULT_ACCEPTS;
+    this.#l = new ListenerCore<TcpConnection, TcpListener>(
+      this,
+      {
+        what: "TcpListener",
+        acceptedKind: OsHandleKind.SOCKET,
+        wrap: (handle) => {
+          const conn = tcpConnectionOn(loop);
+          conn.adopt(handle);
+          return conn;
+        },
+        takeRaw: (handle) => {
+          if (!this.#onAccept) return false;
+          this.#l.invoke(this.#onAccept, this, handle);
+          return true;
+        },
+        hasRaw: () => this.#onAccept !== null,
+      },
+      loop,
+      this.#backlog,
+    );
+    bindCore(this, this.#l);
   }
 
-  /** The name used in error messages. */
-  protected get _what(): string {
-    return "TcpListener";
+  /** Receives every accepted connection, ready to use (also those that were waiting for accept()). */
+  get onConnection(): ((listener: TcpListener, conn: TcpConnection) => void) | null {
+    return this.#l.onConnection;
   }
-
-  /** This listener, as callbacks receive it. */
-  protected get _self(): TcpListener {
-    return this;
-  }
-
-  /** Accepted sockets are closed with closesocket/close. */
-  protected get _handleKind(): number {
-    return 0;
+  set onConnection(fn: ((listener: TcpListener, conn: TcpConnection) => void) | null) {
+    this.#l.setOnConnection(fn);
   }
 
   /** Receives every accepted raw socket (then onConnection is not called); the callee adopts or closes it. */
@@ -89,7 +106,12 @@ export class TcpListener extends Listener<TcpConnection, TcpListener> {
   set onAccept(fn: ((listener: TcpListener, handle: OsHandle) => void) | null) {
     if (fn !== null && typeof fn !== "function") throw new TypeError("TcpListener.onAccept must be a function or null");
     this.#onAccept = fn;
-    this._callbacksChanged();
+    this.#l.callbacksChanged();
+  }
+
+  /** Whether the listener owns an open socket. */
+  get isOpen(): boolean {
+    return this.#l.isOpen;
   }
 
   /** The effective port once listening (port 0 picks one). */
@@ -104,7 +126,7 @@ export class TcpListener extends Listener<TcpConnection, TcpListener> {
 
   /** Binds and listens on host:port ("0.0.0.0", "::", "localhost", ...). */
   listen(host: string, port: number, options?: ListenOptions): Promise<void> {
-    this._live();
+    this.#l.live();
     checkString(host, "host");
     checkPort(port, "port");
     const o = checkOptions<ListenOptions>(options);
@@ -117,48 +139,72 @@ export class TcpListener extends Listener<TcpConnection, TcpListener> {
     } catch (error) {
       return Promise.reject(error);
     }
-    this._startListen();
+    this.#l.startListen();
     return this.#listen(h, port, o.ipv6Only === true, signal);
   }
 
   async #listen(host: string, port: number, ipv6Only: boolean, signal?: AbortSignal): Promise<void> {
+    const l = this.#l;
     try {
       const ip = parseIp(host);
       const addr = ip ?? (await resolveHost(host, 0))[0];
       if (signal?.aborted) throw signal.reason;
-      if (this._closed) throw aioError(Code.EBADID, 0, "TcpListener.listen: the listener was closed");
-      const loop = this._loop;
+      if (l.closed) throw aioError(Code.EBADID, 0, "TcpListener.listen: the listener was closed");
+      const loop = l.loop;
       const flags = ipv6Only ? Flags.V6ONLY : 0;
-      const id = loop._native.aio_tcp_listen(loop._ptr, encodeAddr(addr, port), this.#backlog, flags, this.#accepts);
-      if (id < 0) throw aioError(id, loop._osError(), `listen ${hostPort(host, port)}`);
-      if (!this._listening(id)) throw aioError(Code.EBADID, 0, "TcpListener.listen: the listener was closed");
+      const id = loop.native.aio_tcp_listen(loop.ptr, encodeAddr(addr, port), this.#backlog, flags, this.#accepts);
+      if (id < 0) throw aioError(id, loop.osError(), `listen ${hostPort(host, port)}`);
+      if (!l.listening(id)) throw aioError(Code.EBADID, 0, "TcpListener.listen: the listener was closed");
       const buf = new Uint8Array(24);
-      if (loop._native.aio_address(loop._ptr, id, 0, buf) === 0) {
+      if (loop.native.aio_address(loop.ptr, id, AddressSide.LOCAL, buf) === 0) {
         const a = decodeAddr(buf);
         this.#local = { hostname: a.hostname, port: a.port, family: a.family };
       }
     } catch (error) {
-      this._listenFailed();
+      l.listenFailed();
       throw error;
     }
   }
 
-  /** onAccept, when set, takes the raw socket. */
-  protected override _takeRaw(handle: OsHandle): boolean {
-    if (!this.#onAccept) return false;
-    this._invoke(this.#onAccept, this, handle);
-    return true;
+  /** The next connection; rejects when `signal` aborts or the listener closes. */
+  accept(options?: { signal?: AbortSignal }): Promise<TcpConnection> {
+    return this.#l.accept(options);
   }
 
-  /** A callback takes every connection. */
-  protected override _hasCallback(): boolean {
-    return this.#onAccept !== null || super._hasCallback();
+  /** Yields connections until the listener closes. */
+  [Symbol.asyncIterator](): AsyncIterator<TcpConnection> {
+    return this.#l.connections();
   }
 
-  /** Adopts an accepted socket. */
-  protected _wrap(handle: OsHandle): TcpConnection {
-    const conn = TcpConnection.create(undefined, this._loop);
-    conn.adopt(handle);
-    return conn;
+  /** Stops listening; queued, never accepted connections are closed. */
+  close(): void {
+    this.#l.close();
+  }
+
+  /** Releases the listener without callbacks. */
+  dispose(): void {
+    this.#l.dispose();
+  }
+
+  /** Tracks this listener for graceful shutdown (stopped at once when it begins). */
+  track(coordinator: ShutdownCoordinator): boolean {
+    this.#l.live();
+    return coordinator.track(this);
+  }
+
+  /** Keeps the process alive while the listener is open (the default). */
+  ref(): void {
+    this.#l.ref();
+  }
+
+  /** Lets the process exit while the listener is open. */
+  unref(): void {
+    this.#l.unref();
+  }
+
+  /** Closes the listener; for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return this.#l.loop.settled();
   }
 }

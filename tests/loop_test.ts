@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { native } from "../ffi/library.ts";
 import { CloseMode } from "../ffi/records.ts";
 import { aioError, Code } from "../src/errors.ts";
+import { unsafeId, unsafeLoop } from "../src/unsafe.ts";
 import { EventLoop, TcpConnection, TcpListener } from "../mod.ts";
 import { assertCleanExit, isWindows, runScript, within } from "./helpers.ts";
 
@@ -73,14 +74,14 @@ Deno.test("a stale id and a forged id are rejected with EBADID", async () => {
   try {
     const n = native();
     const listener = await TcpListener.listen("127.0.0.1", 0, { loop });
-    const id = listener._id;
+    const id = unsafeId(listener);
     assert.ok(id > 0);
     listener.close();
-    const stale = n.aio_close(loop._ptr, id, CloseMode.NOW);
+    const stale = n.aio_close(unsafeLoop(loop).ptr, id, CloseMode.NOW);
     assert.equal(stale, -Code.EBADID);
     for (const forged of [0, 1, 0x7fffffff, 0xffffffff, (5 << 20) | 12345, id ^ (1 << 20)]) {
-      assert.equal(n.aio_read_start(loop._ptr, forged), -Code.EBADID, `forged ${forged}`);
-      assert.equal(n.aio_send(loop._ptr, forged, new Uint8Array(1), 1), -Code.EBADID);
+      assert.equal(n.aio_read_start(unsafeLoop(loop).ptr, forged), -Code.EBADID, `forged ${forged}`);
+      assert.equal(n.aio_send(unsafeLoop(loop).ptr, forged, new Uint8Array(1), 1), -Code.EBADID);
     }
     const err = aioError(stale, 0, "use after close");
     assert.ok(err instanceof Deno.errors.BadResource);

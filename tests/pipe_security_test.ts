@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import { EventLoop, PipeListener } from "../mod.ts";
 import { isWindows, pipePath } from "./helpers.ts";
+import { unsafeId, unsafeLoop } from "../src/unsafe.ts";
 
 const FILE_FLAG_FIRST_PIPE_INSTANCE = 0x00080000;
 const FILE_FLAG_OVERLAPPED = 0x40000000;
@@ -101,7 +102,7 @@ Deno.test({
       assert.ok(trustees.some((t) => /^S-1-5-21-/.test(t) || t === "OW"), `the user is granted: ${sddl}`);
       for (const a of aces) assert.equal(a.split(";")[0], "A", `only allow ACEs: ${sddl}`);
       const modes = new Uint32Array(2);
-      assert.equal(loop._native.aio_pipe_modes(loop._ptr, listener._id, modes), 0);
+      assert.equal(unsafeLoop(loop).native.aio_pipe_modes(unsafeLoop(loop).ptr, unsafeId(listener), modes), 0);
       assert.ok(modes[1] & PIPE_REJECT_REMOTE_CLIENTS, "PIPE_REJECT_REMOTE_CLIENTS");
       assert.ok(modes[0] & FILE_FLAG_FIRST_PIPE_INSTANCE, "FILE_FLAG_FIRST_PIPE_INSTANCE on the first instance");
       assert.ok(modes[0] & FILE_FLAG_OVERLAPPED, "overlapped");

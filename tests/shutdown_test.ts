@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { ShutdownCoordinator, TcpConnection, TcpListener } from "../mod.ts";
 import { pattern, sha256, Sink, until, within } from "./helpers.ts";
+import { unsafeCloseReason } from "../src/unsafe.ts";
 
 Deno.test("shutdown delivers every queued byte of 100 connections mid-transfer and closes them gracefully", async () => {
   const coord = new ShutdownCoordinator();
@@ -54,7 +55,7 @@ Deno.test("shutdown aborts a connection whose peer never reads when the signal f
   b.send(new Uint8Array(10));
   const result = await within(coord.shutdown({ signal: AbortSignal.timeout(500) }), 30_000, "shutdown");
   assert.deepEqual(result, { drained: 1, aborted: 1 });
-  assert.equal(serverOfStuck._closeReason, "aborted");
+  assert.equal(unsafeCloseReason(serverOfStuck), "aborted");
   reader.abort();
   stuck.abort();
 });
@@ -72,6 +73,6 @@ Deno.test("a connection reset during shutdown counts as neither drained nor abor
   const result = coord.shutdown();
   setTimeout(() => peer.abort(), 50);
   assert.deepEqual(await within(result, 20_000, "shutdown"), { drained: 0, aborted: 0 });
-  assert.equal(server._closeReason, "reset");
+  assert.equal(unsafeCloseReason(server), "reset");
   l.close();
 });

@@ -1,8 +1,10 @@
 /** Raw accepted sockets, adoption, and connect/close cycles that leak nothing. */
 import assert from "node:assert/strict";
-import { EventLoop, type Native, type OsHandle, TcpConnection, TcpListener } from "../mod.ts";
+import { EventLoop, type OsHandle, TcpConnection, TcpListener } from "../mod.ts";
 import { isWindows, until, within } from "./helpers.ts";
 import { native } from "../ffi/library.ts";
+import type { Native } from "../ffi/symbols.ts";
+import { unsafeLoop } from "../src/unsafe.ts";
 
 Deno.test("an onAccept raw handle adopted into a TcpConnection works", async () => {
   const l = await TcpListener.listen("127.0.0.1", 0);
@@ -114,7 +116,7 @@ Deno.test("adopting a socket twice fails with AlreadyExists and the first owner 
 Deno.test("a listener whose adopt of an accepted handle fails closes that handle exactly once", async () => {
   const loop = EventLoop.default;
   // The symbol table is a plain object: patch two entries for this test.
-  const n = loop._native as { -readonly [K in keyof Native]: Native[K] };
+  const n = unsafeLoop(loop).native as { -readonly [K in keyof Native]: Native[K] };
   const realAdopt = n.aio_tcp_adopt;
   const realClose = n.aio_os_close;
   const closes: [bigint, number][] = [];

@@ -70,6 +70,7 @@ async function answerPrompt(source: string, answer: string): Promise<string> {
   const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
   const writer = child.stdin.getWriter();
   let text = "", answered = false;
+  let status: Deno.CommandStatus;
   const decoder = new TextDecoder();
   try {
     for await (const chunk of child.stdout) {
@@ -85,12 +86,12 @@ async function answerPrompt(source: string, answer: string): Promise<string> {
   } finally {
     clearTimeout(timer);
     await writer.close().catch(() => {});
-    const status = await child.status;
+    status = await child.status;
     await Deno.remove(dir, { recursive: true });
-    // `script -e` exits with the status of the deno it ran.
-    if (!status.success || FAULT_PATTERN.test(text)) {
-      throw new Error(`deno under a pty: exit status ${status.code}, signal ${status.signal}\n${text}`);
-    }
+  }
+  // `script -e` exits with the status of the deno it ran.
+  if (!status.success || FAULT_PATTERN.test(text)) {
+    throw new Error(`deno under a pty: exit status ${status.code}, signal ${status.signal}\n${text}`);
   }
   return text.replaceAll("\r", "").split("\n").find((l) => l.startsWith("RESULT")) ?? `no result: ${text}`;
 }
