@@ -597,6 +597,9 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
     this.detach();
     this.#nativeReading = false;
     this.#held = [];
+    // Whatever is still queued will never be sent: the close reason says
+    // why (a graceful close only gets here once the queue is flushed).
+    this.#queued = 0;
     const waiters = this.#writeWaiters;
     this.#writeWaiters = [];
     if (waiters.length) {

@@ -257,3 +257,20 @@ Deno.test("a client that leaves mid-send closes the server connection quietly (E
   }
   assert.deepEqual(uncaught, [], `nothing reached the global error handler (${seen.join(", ")})`);
 });
+
+Deno.test("a connection that fails with bytes queued reports an empty send queue once closed", async () => {
+  const { listener, client, server } = await pair();
+  // The server never reads: the client's bytes pile up in its queue.
+  server.pauseReading();
+  const chunk = new Uint8Array(1 << 20);
+  for (let i = 0; i < 64 && client.sendQueueLen === 0; i++) client.send(chunk);
+  for (let i = 0; i < 16; i++) client.send(chunk);
+  assert.ok(client.sendQueueLen > 0, "bytes are queued");
+  const why = new Promise<CloseReason>((r) => (client.onClose = (_c, reason) => r(reason)));
+  server.abort(); // RST: the queued bytes can never be delivered
+  const reason = await within(why, 10_000, "the client closes");
+  assert.ok(reason === "reset" || reason === "peer", `reason ${reason}`);
+  assert.equal(client.state, "closed");
+  assert.equal(client.sendQueueLen, 0, "dropped bytes are not reported as queued");
+  listener.close();
+});
