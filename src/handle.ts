@@ -84,6 +84,16 @@ export abstract class HandleCore implements LoopTarget {
     if (this.id) this.loop.setRef(this.id, true);
   }
 
+  /**
+   * A graceful close is under way: keep the process alive until it ends,
+   * even when the object was unref'd, so that `await close()` always
+   * settles (the shim only needs to flush and send FIN).
+   */
+  holdWhileClosing(): void {
+    if (this.id) this.loop.setRef(this.id, true);
+    this.loop.kick();
+  }
+
   /** Lets the process exit while the object is open. */
   unref(): void {
     this.live();

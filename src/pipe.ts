@@ -232,7 +232,11 @@ export class Pipe {
     this.#s.ref();
   }
 
-  /** Lets the process exit while the pipe is open; its events still arrive while something else keeps it alive. */
+  /**
+   * Lets the process exit while the pipe is open; its events still arrive
+   * while something else keeps it alive. A graceful `close()` keeps the
+   * process alive until it is done.
+   */
   unref(): void {
     this.#s.unref();
   }

@@ -356,6 +356,11 @@ export class LoopCore {
           } else {
             await null;
           }
+          // Those events closed the last ref'd object: stop without another
+          // poll (a connection closed, the next one not made yet); whatever
+          // comes next kicks the pump again, and unref'd objects get the
+          // timer below.
+          if (this.#refs === 0) break;
           continue;
         }
         if (this.#refs === 0) break;

@@ -246,7 +246,7 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
       this.#closeReason = reason;
       const r = this.closeNative(CloseMode.GRACEFUL);
       if (r < 0) this.#release(reason);
-      else this.loop.kick();
+      else this.holdWhileClosing();
     }
     return this.#closePromise.then(() => this.loop.settled());
   }

@@ -336,7 +336,11 @@ export class TcpConnection {
     this.#s.ref();
   }
 
-  /** Lets the process exit while the connection is open; its events still arrive while something else keeps it alive. */
+  /**
+   * Lets the process exit while the connection is open; its events still
+   * arrive while something else keeps it alive. A graceful `close()` keeps
+   * the process alive until it is done.
+   */
   unref(): void {
     this.#s.unref();
   }
