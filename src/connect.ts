@@ -1,7 +1,11 @@
 /**
  * One connect attempt's cancellation, shared by TCP and pipes: an
  * AbortSignal, a timeout and close() all end it, each with its own close
- * reason and error, and whatever it awaits is raced against that.
+ * reason and error, and whatever it waits for is settled by that.
+ *
+ * Connecting is on the path of every short-lived connection, so an attempt
+ * allocates only what it uses: a timer only with a timeout, a listener only
+ * with a signal, and one promise per wait.
  *
  * @module
  */
@@ -12,11 +16,12 @@ import type { CloseReason } from "./stream.ts";
 export class ConnectAttempt {
   /** The close reason if the attempt fails now: "error" until a cancellation says otherwise. */
   reason: CloseReason = "error";
-  #cancelled: Promise<never>;
-  #cancel!: (error: unknown) => void;
+  // Set once cancelled: what every wait, current or later, rejects with.
+  #error: { value: unknown } | null = null;
+  #reject: ((error: unknown) => void) | null = null;
   #signal: AbortSignal | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #onAbort = () => this.abort(this.#signal!.reason);
+  #onAbort: (() => void) | undefined;
 
   /**
    * Starts the clock: `timeoutMs` ends the attempt with TimedOut (reason
@@ -24,38 +29,66 @@ export class ConnectAttempt {
    * when `signal` has aborted already.
    */
   constructor(what: string, signal: AbortSignal | undefined, timeoutMs: number | undefined) {
-    this.#cancelled = new Promise<never>((_, reject) => (this.#cancel = reject));
-    this.#cancelled.catch(() => {});
-    this.#signal = signal;
     if (signal?.aborted) {
       this.reason = "aborted";
       throw signal.reason;
     }
-    signal?.addEventListener("abort", this.#onAbort, { once: true });
+    if (signal) {
+      this.#signal = signal;
+      this.#onAbort = () => this.abort(signal.reason);
+      signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
     if (timeoutMs !== undefined) {
-      this.#timer = setTimeout(() => {
-        this.reason = "timeout";
-        this.#cancel(timedOut(what, timeoutMs));
-      }, timeoutMs);
+      this.#timer = setTimeout(() => this.#cancel("timeout", timedOut(what, timeoutMs)), timeoutMs);
     }
   }
 
   /** Ends the attempt with `error` (reason "aborted"): an abort, or close() while connecting. */
   abort(error: unknown): void {
-    this.reason = "aborted";
-    this.#cancel(error);
+    this.#cancel("aborted", error);
+  }
+
+  #cancel(reason: CloseReason, error: unknown): void {
+    if (this.#error) return;
+    this.reason = reason;
+    this.#error = { value: error };
+    const reject = this.#reject;
+    this.#reject = null;
+    reject?.(error);
+  }
+
+  /**
+   * A promise that `start` settles (through the resolve it is given), or
+   * that the attempt rejects when it is cancelled first.
+   */
+  wait<T>(start: (resolve: (value: T) => void) => void): Promise<T> {
+    if (this.#error) return Promise.reject(this.#error.value);
+    return new Promise<T>((resolve, reject) => {
+      this.#reject = reject;
+      start((value) => {
+        this.#reject = null;
+        resolve(value);
+      });
+    });
   }
 
   /** `promise`, unless the attempt is cancelled first. */
   race<T>(promise: Promise<T>): Promise<T> {
-    return Promise.race([promise, this.#cancelled]);
+    return this.wait((resolve) => promise.then(resolve, (error) => this.#fail(error)));
+  }
+
+  // A failure of what a wait waited for: rejects that wait only.
+  #fail(error: unknown): void {
+    const reject = this.#reject;
+    this.#reject = null;
+    reject?.(error);
   }
 
   /** Waits `ms` unless the attempt is cancelled first (then the timer is gone too). */
   async sleep(ms: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await this.race(new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))));
+      await this.wait<void>((resolve) => (timer = setTimeout(resolve, ms)));
     } finally {
       clearTimeout(timer);
     }
@@ -64,6 +97,6 @@ export class ConnectAttempt {
   /** Stops the clock; call once the attempt is over, either way. */
   done(): void {
     clearTimeout(this.#timer);
-    this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#onAbort) this.#signal!.removeEventListener("abort", this.#onAbort);
   }
 }

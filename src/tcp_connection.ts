@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { decodeAddr, encodeAddr, hostPort, type NetAddress } from "./address.ts";
+import { decodeAddr, encodeAddr, formatIp, hostPort, type NetAddress, parseIp } from "./address.ts";
 import { AddressSide, CloseMode, Flags } from "../ffi/records.ts";
 import { aioError, Code } from "./errors.ts";
 import { ConnectAttempt } from "./connect.ts";
@@ -185,7 +185,9 @@ export class TcpConnection {
         a.abort(new DOMException("The connection was closed while connecting", "AbortError"));
         this.#dropSocket();
       };
-      const addrs = await a.race(resolveHost(host, family));
+      // A numeric host needs no resolver: no wait at all.
+      const ip = parseIp(host);
+      const addrs = ip && (family === 0 || ip.family === family) ? [ip] : await a.race(resolveHost(host, family));
       let lastError: unknown = null;
       for (const addr of addrs) {
         const loop = s.loop;
@@ -194,13 +196,12 @@ export class TcpConnection {
           lastError = aioError(id, loop.osError(), where);
           continue;
         }
-        const outcome = new Promise<[number, number]>((resolve) => {
-          s.connected = (status, osError) => resolve([status, osError]);
-        });
         s.attach(id);
         let status: number, osError: number;
         try {
-          [status, osError] = await a.race(outcome);
+          [status, osError] = await a.wait<[number, number]>((resolve) => {
+            s.connected = (status, osError) => resolve([status, osError]);
+          });
         } catch (error) {
           this.#dropSocket();
           throw error;
@@ -212,7 +213,9 @@ export class TcpConnection {
           lastError = aioError(status, osError, where);
           continue;
         }
-        this.#addresses();
+        // The peer is the address connected to: no getpeername.
+        this.#remote = { hostname: formatIp(addr.family, addr.bytes), port, family: addr.family };
+        this.#local = this.#address(AddressSide.LOCAL);
         s.cancelConnect = null;
         s.opened(id);
         s.invoke(this.onConnect, this);
@@ -236,11 +239,12 @@ export class TcpConnection {
     s.detach();
   }
 
-  #addresses(): void {
-    const s = this.#s, n = s.loop.native, ptr = s.loop.ptr;
+  #address(side: number): NetAddress | null {
+    const s = this.#s;
     const buf = new Uint8Array(24);
-    if (n.aio_address(ptr, s.id, AddressSide.LOCAL, buf) === 0) this.#local = publicAddr(buf);
-    if (n.aio_address(ptr, s.id, AddressSide.REMOTE, buf) === 0) this.#remote = publicAddr(buf);
+    if (s.loop.native.aio_address(s.loop.ptr, s.id, side, buf) !== 0) return null;
+    const a = decodeAddr(buf);
+    return { hostname: a.hostname, port: a.port, family: a.family };
   }
 
   /**
@@ -257,7 +261,8 @@ export class TcpConnection {
     const id = loop.native.aio_tcp_adopt(loop.ptr, u64(h), 0);
     if (id < 0) throw aioError(id, loop.osError(), "TcpConnection.adopt");
     s.attach(id);
-    this.#addresses();
+    this.#local = this.#address(AddressSide.LOCAL);
+    this.#remote = this.#address(AddressSide.REMOTE);
     s.opened(id);
   }
 
@@ -349,9 +354,4 @@ export class TcpConnection {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-function publicAddr(buf: Uint8Array): NetAddress {
-  const a = decodeAddr(buf);
-  return { hostname: a.hostname, port: a.port, family: a.family };
 }
