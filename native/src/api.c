@@ -17,8 +17,6 @@ static const char *const error__names[AIO_ERROR_COUNT] = {
     "EBADF",        "EIO",           "ENAMETOOLONG", "EAFNOSUPPORT"};
 
 #define STREAM_KIND(h) ((h)->kind == KIND_STREAM || (h)->kind == KIND_PIPE)
-/* A handle that is closing, failed or released takes no new work. */
-#define H_NO_WORK (H_CLOSING | H_FAILED | H_DEAD)
 
 AIO_EXPORT int32_t aio_abi_version(void) { return AIO_ABI_VERSION; }
 
@@ -63,9 +61,17 @@ AIO_EXPORT int32_t aio_close(aio_loop *loop, aio_id id, int32_t mode) {
   aio_handle *h = api__get(loop, id);
   RETURN_IF(!h, AIO_EBADID);
   RETURN_IF(mode < AIO_CLOSE_GRACEFUL || mode > AIO_CLOSE_NOW, AIO_EINVAL);
-  /* A second graceful close while one runs is a no-op; an abort may cut a
-   * graceful close short. */
-  if (mode == AIO_CLOSE_GRACEFUL && (h->flags & H_CLOSING)) return 0;
+  if (mode == AIO_CLOSE_GRACEFUL) {
+    /* A listener has nothing to flush: its graceful close is immediate. */
+    if (!STREAM_KIND(h)) return backend_close(loop, h, AIO_CLOSE_NOW);
+    /* A second graceful close while one runs is a no-op; an abort may cut
+     * a graceful close short. */
+    if (handle_closing(h)) return 0;
+    /* The rest happens in stream_process, which flushes the queue, sends
+     * FIN and reports AIO_REC_CLOSED. */
+    handle_close_begin(h);
+    return 0;
+  }
   return backend_close(loop, h, mode);
 }
 
@@ -73,7 +79,8 @@ AIO_EXPORT int32_t aio_read_start(aio_loop *loop, aio_id id) {
   aio_handle *h = api__get(loop, id);
   RETURN_IF(!h, AIO_EBADID);
   RETURN_IF(h->kind == KIND_PIPE && !(h->flags & H_READ_END), AIO_EINVAL);
-  if (h->flags & (H_READING | H_NO_WORK)) return 0;
+  /* Reading already, or no more I/O (closing or failed): nothing to do. */
+  if ((h->flags & H_READING) || h->life != LIFE_OPEN) return 0;
   return backend_read_start(loop, h);
 }
 
@@ -99,7 +106,7 @@ AIO_EXPORT int32_t aio_send(aio_loop *loop, aio_id id, const uint8_t *data,
   RETURN_IF(!STREAM_KIND(h), AIO_EINVAL);
   RETURN_IF(h->kind == KIND_PIPE && !(h->flags & H_WRITE_END), AIO_EINVAL);
   RETURN_IF(len < 0 || (len > 0 && !data), AIO_EINVAL);
-  RETURN_IF(h->flags & (H_NO_WORK | H_SHUT_REQ), AIO_ECLOSED);
+  RETURN_IF(h->life != LIFE_OPEN || h->shut != SHUT_NONE, AIO_ECLOSED);
   if (len == 0) return 0;
   return backend_send(loop, h, data, (uint32_t)len);
 }
@@ -108,11 +115,10 @@ AIO_EXPORT int32_t aio_shutdown(aio_loop *loop, aio_id id) {
   aio_handle *h = api__get(loop, id);
   RETURN_IF(!h, AIO_EBADID);
   RETURN_IF(h->kind != KIND_STREAM, AIO_EINVAL);
-  RETURN_IF(h->flags & H_NO_WORK, AIO_ECLOSED);
-  if (h->flags & H_SHUT_REQ) return 0;
+  RETURN_IF(h->life != LIFE_OPEN, AIO_ECLOSED);
+  if (h->shut != SHUT_NONE) return 0;
   /* stream_process sends FIN once the queue is flushed. */
-  h->flags |= H_SHUT_REQ;
-  loop_pend(loop, h);
+  handle_shut_request(h);
   return 0;
 }
 

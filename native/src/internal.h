@@ -42,24 +42,53 @@ typedef enum handle_kind {
   KIND_PIPE_LISTENER = 4  /* Windows named pipe server */
 } handle_kind;
 
-/* Handle flags. The OS side sets READABLE/WRITABLE/...; a call or the JS
- * side sets READING/SHUT_REQ/CLOSING; backend_process consumes them. */
+/* Independent facts about a handle: every combination of these bits is
+ * legal, so they stay bits. What is not independent is an enum below. */
 enum handle_flag {
-  H_READING = 1u << 0,    /* JS wants data (not paused) */
-  H_READABLE = 1u << 1,   /* data, EOF or an error is waiting to be read */
-  H_WRITABLE = 1u << 2,   /* the OS can take more of the queue */
-  H_CONNECTING = 1u << 3, /* a connect is in flight */
-  H_CONNECT_DONE = 1u << 4, /* its result is waiting to be reported */
-  H_EOF = 1u << 5,        /* END was reported: never read again */
-  H_SHUT_REQ = 1u << 6,   /* shut the write side once the queue is empty */
-  H_SHUT_DONE = 1u << 7,
-  H_CLOSING = 1u << 8,    /* graceful close: flush, FIN, then CLOSED */
-  H_FAILED = 1u << 9,     /* ERROR was reported: no more I/O */
-  H_PENDING = 1u << 10,   /* on the loop's pending list */
-  H_DEAD = 1u << 11,      /* id released; only OS operations still drain */
-  H_READ_END = 1u << 12,  /* pipe: this end reads */
-  H_WRITE_END = 1u << 13  /* pipe: this end writes */
+  H_READING = 1u << 0,   /* JS wants data (not paused) */
+  H_READABLE = 1u << 1,  /* the OS announced data, EOF or an error to read */
+  H_WRITABLE = 1u << 2,  /* the OS can take more of the queue now */
+  H_PENDING = 1u << 3,   /* on the loop's pending list */
+  H_READ_END = 1u << 4,  /* pipe: this end reads (fixed at creation) */
+  H_WRITE_END = 1u << 5  /* pipe: this end writes (fixed at creation) */
 };
+
+/* The state machines of a handle (docs/DESIGN.md, "Native state
+ * machines"). Each is changed only by the handle_* transition functions of
+ * handle.c, which assert the transition in debug builds. */
+
+/* The life of any handle. */
+typedef enum handle_life {
+  LIFE_OPEN = 0,       /* I/O goes on */
+  LIFE_CLOSING,        /* graceful close: flush, FIN, then CLOSED */
+  LIFE_FAILED,         /* failed: no more I/O; ERROR sent or in h->error */
+  LIFE_FAILED_CLOSING, /* failed and a graceful close waits: the next turn
+                          reports CLOSED */
+  LIFE_DEAD            /* id released; only OS operations still drain */
+} handle_life;
+
+/* An outgoing connect (streams only). */
+typedef enum connect_state {
+  CONNECT_NONE = 0,  /* none of ours: adopted or accepted */
+  CONNECT_IN_FLIGHT, /* started; the outcome is not known */
+  CONNECT_DONE,      /* the outcome is known but not reported (IOCP) */
+  CONNECT_REPORTED   /* CONNECTED went out */
+} connect_state;
+
+/* The read side of a stream. */
+typedef enum read_state {
+  READ_OPEN = 0,   /* nothing final seen */
+  READ_FINAL_SEEN, /* the OS announced EOF, hang-up or a failure: read on
+                      until a read reports it */
+  READ_ENDED       /* END went out: never read again */
+} read_state;
+
+/* The write side's half-close. */
+typedef enum shut_state {
+  SHUT_NONE = 0,  /* writes go on */
+  SHUT_REQUESTED, /* FIN once the queue is empty; no new bytes */
+  SHUT_DONE       /* FIN sent (by aio_shutdown or a graceful close) */
+} shut_state;
 
 /* The send queue: native copies of accepted bytes, in order, so the kernel
  * never holds a JS buffer (design-lessons rule 2). */
@@ -84,12 +113,16 @@ struct aio_handle {
   aio_handle *pending_next;
   aio_handle *pending_prev;
   aio_id id;        /* 0 once released to JS */
-  uint32_t flags;
+  uint32_t flags;   /* enum handle_flag */
   handle_kind kind;
+  handle_life life;
+  connect_state connect;
+  read_state read;
+  shut_state shut;
   int32_t read_budget;
   sendq queue;
   uint64_t written; /* bytes taken by the OS and not yet reported */
-  int32_t error;    /* a failure waiting to be reported (negated code) */
+  int32_t error;    /* a failure waiting for ERROR (negated code), or 0 */
   int32_t os_error;
 };
 
@@ -145,15 +178,32 @@ int sendq_peek(const sendq *q, const uint8_t **bufs, uint32_t *lens, int max);
 void loop_pend(aio_loop *loop, aio_handle *h);
 void loop_unpend(aio_loop *loop, aio_handle *h);
 int32_t loop_fail(aio_loop *loop, int32_t code, int32_t os_error);
+
+/* handle.c: a handle's life and the transitions of its state machines
+ * (the enums above). */
 aio_handle *handle_new(aio_loop *loop, size_t size, handle_kind kind);
-/* Gives the id back to the table: JS can no longer reach the handle. */
+/* any -> DEAD: gives the id back to the table; JS can no longer reach it. */
 void handle_release(aio_handle *h);
-/* Frees a released handle once the backend has nothing in flight. */
+/* Frees a handle (releasing it first) once nothing is in flight. */
 void handle_destroy(aio_handle *h);
+int handle_failed(const aio_handle *h);  /* FAILED or FAILED_CLOSING */
+int handle_closing(const aio_handle *h); /* CLOSING or FAILED_CLOSING */
+/* A graceful close of a stream: OPEN -> CLOSING, FAILED -> FAILED_CLOSING. */
+void handle_close_begin(aio_handle *h);
+/* The stream failed: OPEN -> FAILED, CLOSING -> FAILED_CLOSING; ERROR
+ * (code: a positive aio_error) goes out in the next turn. First one wins. */
+void handle_fail(aio_handle *h, int32_t code, int32_t os_error);
+int handle_connecting(const aio_handle *h); /* IN_FLIGHT or DONE */
+void handle_connect_begin(aio_handle *h);   /* NONE -> IN_FLIGHT */
+void handle_connect_known(aio_handle *h);   /* IN_FLIGHT -> DONE */
+/* -> REPORTED: pushes CONNECTED; a failure (status < 0) fails the handle. */
+void handle_connect_report(aio_handle *h, int32_t status, int32_t os_error);
+void handle_read_final_seen(aio_handle *h); /* OPEN -> FINAL_SEEN */
+void handle_read_end(aio_handle *h);        /* -> ENDED; pushes END */
+void handle_shut_request(aio_handle *h);    /* NONE -> REQUESTED */
+void handle_shut_done(aio_handle *h);       /* -> DONE (FIN sent) */
 /* Reports the bytes written since the last report, if any. */
 void handle_report_written(aio_handle *h);
-/* The stream failed: report it once and stop all I/O. */
-void handle_fail(aio_handle *h, int32_t code, int32_t os_error);
 
 /* The backend interface: one implementation in unix/, one in win/. */
 int backend_loop_init(aio_loop *loop, int32_t *os_error);

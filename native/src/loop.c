@@ -129,6 +129,8 @@ AIO_EXPORT int32_t aio_loop_os_error(aio_loop *loop) {
 }
 
 void loop_pend(aio_loop *loop, aio_handle *h) {
+  /* A released handle has no turn left: its id is gone. */
+  AIO_ASSERT(h->life != LIFE_DEAD);
   if (h->flags & H_PENDING) return;
   h->flags |= H_PENDING;
   h->pending_next = NULL;
@@ -157,50 +159,4 @@ void loop_unpend(aio_loop *loop, aio_handle *h) {
 int32_t loop_fail(aio_loop *loop, int32_t code, int32_t os_error) {
   loop->os_error = os_error;
   return -code;
-}
-
-aio_handle *handle_new(aio_loop *loop, size_t size, handle_kind kind) {
-  aio_handle *h = calloc(1, size);
-  if (!h) return NULL;
-  h->loop = loop;
-  h->kind = kind;
-  h->read_budget = DEFAULT_READ_BUDGET;
-  if (table_insert(&loop->table, h) < 0) {
-    free(h);
-    return NULL;
-  }
-  return h;
-}
-
-void handle_release(aio_handle *h) {
-  if (h->flags & H_DEAD) return;
-  loop_unpend(h->loop, h);
-  table_remove(&h->loop->table, h);
-  h->flags |= H_DEAD;
-  h->loop->zombies++;
-}
-
-void handle_destroy(aio_handle *h) {
-  if (!(h->flags & H_DEAD)) handle_release(h);
-  loop_unpend(h->loop, h);
-  h->loop->zombies--;
-  sendq_clear(&h->queue);
-  free(h);
-}
-
-void handle_report_written(aio_handle *h) {
-  while (h->written > 0 && records_room(h->loop) > 0) {
-    uint64_t n = h->written > 0x7fffffffu ? 0x7fffffffu : h->written;
-    records_push(h->loop, h, AIO_REC_WRITTEN, 0, 0);
-    h->loop->records[h->loop->record_count - 1].length = (uint32_t)n;
-    h->written -= n;
-  }
-}
-
-void handle_fail(aio_handle *h, int32_t code, int32_t os_error) {
-  if (h->flags & (H_FAILED | H_DEAD)) return;
-  h->flags |= H_FAILED;
-  h->error = -code;
-  h->os_error = os_error;
-  loop_pend(h->loop, h);
 }

@@ -17,4 +17,14 @@
 
 #define AIO_UNUSED(x) ((void)(x))
 
+/* State-machine checks (docs/DESIGN.md, "Native state machines"): on in
+ * the C tests, off in the shipped library, which is built with -DNDEBUG
+ * (tools/build.ts). A condition must have no side effect. */
+#include <assert.h>
+#if defined(NDEBUG)
+#define AIO_ASSERT(cond) ((void)0)
+#else
+#define AIO_ASSERT(cond) assert(cond)
+#endif
+
 #endif /* AIO_PLATFORM_H */

@@ -4,33 +4,38 @@
  * connect result, move the send queue, report WRITTEN, report a failure
  * (and end a graceful close of a failed stream), half-close once the queue
  * is flushed, finish a graceful close once the queue is flushed, then read.
- * The backends supply the verbs (backend_stream_* in internal.h).
+ * The backends supply the verbs (backend_stream_* in internal.h); the
+ * state changes are handle.c's transitions.
  */
 #include "internal.h"
+
+/* ERROR goes out once, for the failure waiting in h->error. */
+static void stream__report_error(aio_loop *loop, aio_handle *h) {
+  if (!h->error) return;
+  records_push(loop, h, AIO_REC_ERROR, h->error, h->os_error);
+  h->error = 0;
+}
 
 int stream_process(aio_loop *loop, aio_handle *h) {
   int more = 0;
 
-  if (h->flags & H_CONNECTING) {
+  AIO_ASSERT(h->life != LIFE_DEAD);
+  if (handle_connecting(h)) {
     if (!backend_stream_connect_done(h)) return 0;
-    /* A failure leaves H_FAILED set: the failed branch below then ends a
+    /* A failure fails the handle: the failed branch below then ends a
      * graceful close that was asked for while connecting. */
     backend_stream_connected(loop, h);
   }
-  if (!(h->flags & H_FAILED) && h->queue.bytes > 0 &&
-      backend_stream_can_flush(h)) {
+  if (!handle_failed(h) && h->queue.bytes > 0 && backend_stream_can_flush(h)) {
     int32_t e = backend_stream_flush(h);
     if (e) handle_fail(h, error_from_os(e), e);
   }
   handle_report_written(h);
-  if (h->flags & H_FAILED) {
-    if (h->error) {
-      records_push(loop, h, AIO_REC_ERROR, h->error, h->os_error);
-      h->error = 0;
-    }
+  if (handle_failed(h)) {
+    stream__report_error(loop, h);
     /* A graceful close of a failed stream has nothing left to flush: it
      * ends here, or it would never report CLOSED. */
-    if (h->flags & H_CLOSING) {
+    if (h->life == LIFE_FAILED_CLOSING) {
       records_push(loop, h, AIO_REC_CLOSED, 0, 0);
       backend_close(loop, h, AIO_CLOSE_NOW);
     }
@@ -38,24 +43,28 @@ int stream_process(aio_loop *loop, aio_handle *h) {
   }
   /* Bytes leave the queue only once the OS has taken them (on IOCP: when
    * their write completed), so an empty queue means nothing in flight. */
-  if (h->queue.bytes == 0 && (h->flags & H_SHUT_REQ) &&
-      !(h->flags & H_SHUT_DONE) && !(h->flags & H_CLOSING)) {
+  if (h->queue.bytes == 0 && h->shut == SHUT_REQUESTED &&
+      h->life == LIFE_OPEN) {
     int32_t e = backend_stream_shutdown(h);
+    handle_shut_done(h);
     records_push(loop, h, AIO_REC_SHUTDOWN, e ? -error_from_os(e) : 0, e);
   }
-  if ((h->flags & H_CLOSING) && h->queue.bytes == 0) {
-    int32_t e = (h->flags & H_SHUT_DONE) ? 0 : backend_stream_shutdown(h);
+  if (h->life == LIFE_CLOSING && h->queue.bytes == 0) {
+    int32_t e = 0;
+    if (h->shut != SHUT_DONE) {
+      e = backend_stream_shutdown(h);
+      handle_shut_done(h);
+    }
     backend_stream_discard_unread(h);
     /* CLOSED carries the id, so it goes out before the id is released. */
     records_push(loop, h, AIO_REC_CLOSED, e ? -error_from_os(e) : 0, e);
     backend_close(loop, h, AIO_CLOSE_NOW);
     return 0;
   }
-  if ((h->flags & (H_READING | H_EOF)) == H_READING)
+  if ((h->flags & H_READING) && h->read != READ_ENDED)
     more = backend_stream_read(loop, h);
-  if (h->flags & H_FAILED) {
-    records_push(loop, h, AIO_REC_ERROR, h->error, h->os_error);
-    h->error = 0;
+  if (handle_failed(h)) {
+    stream__report_error(loop, h);
     return 0;
   }
   return more;

@@ -106,7 +106,7 @@ void backend_loop_harvest(aio_loop *loop) {
       h->flags |= H_READABLE;
     /* Sticky: no later edge will announce it again. */
     if (ev->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-      ((unix_handle *)h)->hup = 1;
+      handle_read_final_seen(h);
     if (ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) h->flags |= H_WRITABLE;
     loop_pend(loop, h);
   }
@@ -134,15 +134,5 @@ int backend_process(aio_loop *loop, aio_handle *h) {
 }
 
 int32_t backend_close(aio_loop *loop, aio_handle *h, int32_t mode) {
-  unix_handle *u = (unix_handle *)h;
-  if (h->kind == KIND_LISTENER || mode != AIO_CLOSE_GRACEFUL) {
-    return unix_stream_close(loop, u, mode == AIO_CLOSE_GRACEFUL
-                                          ? AIO_CLOSE_NOW : mode);
-  }
-  /* Graceful: the rest happens in stream_process, which flushes the
-   * queue, sends FIN and reports AIO_REC_CLOSED. */
-  h->flags |= H_CLOSING;
-  h->flags &= ~(uint32_t)H_READING;
-  loop_pend(loop, h);
-  return 0;
+  return unix_stream_close(loop, (unix_handle *)h, mode);
 }

@@ -62,7 +62,6 @@ void backend_stream_discard_unread(aio_handle *h) {
 
 int32_t backend_stream_shutdown(aio_handle *h) {
   unix_handle *u = (unix_handle *)h;
-  h->flags |= H_SHUT_DONE;
   if (u->is_socket && shutdown(u->fd, SHUT_WR) < 0 && errno != ENOTCONN)
     return errno;
   return 0;
@@ -84,14 +83,13 @@ static int stream__read(aio_loop *loop, unix_handle *u) {
     /* A short read drained the socket: a new edge comes with new data.
      * Not so once EOF or an error was seen: its edge came already, so
      * read on until read() reports it. */
-    if ((uint32_t)n < want && !u->hup) h->flags &= ~(uint32_t)H_READABLE;
+    if ((uint32_t)n < want && h->read != READ_FINAL_SEEN)
+      h->flags &= ~(uint32_t)H_READABLE;
     return (h->flags & H_READABLE) != 0;
   }
   h->flags &= ~(uint32_t)H_READABLE;
   if (n == 0) {
-    h->flags |= H_EOF;
-    h->flags &= ~(uint32_t)H_READING;
-    records_push(loop, h, AIO_REC_END, 0, 0);
+    handle_read_end(h);
   } else if (errno != EAGAIN) {
     int e = errno;
     handle_fail(h, error_from_os(e), e);
@@ -103,15 +101,10 @@ void backend_stream_connected(aio_loop *loop, aio_handle *h) {
   unix_handle *u = (unix_handle *)h;
   int err = 0;
   socklen_t len = sizeof err;
+  AIO_UNUSED(loop);
   if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-  h->flags &= ~(uint32_t)H_CONNECTING;
-  if (err) {
-    /* The CONNECTED record carries the failure; JS closes the handle. */
-    h->flags |= H_FAILED;
-    records_push(loop, h, AIO_REC_CONNECTED, -error_from_os(err), err);
-    return;
-  }
-  records_push(loop, h, AIO_REC_CONNECTED, 0, 0);
+  /* The CONNECTED record carries a failure; JS closes the handle. */
+  handle_connect_report(h, err ? -error_from_os(err) : 0, err);
 }
 
 int32_t unix_stream_close(aio_loop *loop, unix_handle *u, int32_t mode) {
@@ -156,7 +149,7 @@ int32_t backend_send(aio_loop *loop, aio_handle *h, const uint8_t *data,
                      uint32_t len) {
   unix_handle *u = (unix_handle *)h;
   uint32_t done = 0;
-  if (h->queue.bytes == 0 && !(h->flags & H_CONNECTING)) {
+  if (h->queue.bytes == 0 && !handle_connecting(h)) {
     ssize_t w;
     do {
       w = write(u->fd, data, len);

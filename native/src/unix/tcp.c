@@ -123,8 +123,10 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
     return unix_fail_fd(loop, fd, errno);
   /* Done at once or in progress: either way the writable edge reports the
    * outcome, and SO_ERROR tells which it was. */
-  r = unix_handle_wrap(loop, fd, KIND_STREAM, H_CONNECTING, &u);
-  if (r >= 0) u->is_socket = 1;
+  r = unix_handle_wrap(loop, fd, KIND_STREAM, 0, &u);
+  if (r < 0) return r;
+  u->is_socket = 1;
+  handle_connect_begin(&u->base);
   return r;
 }
 

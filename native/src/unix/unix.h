@@ -10,7 +10,6 @@ typedef struct unix_handle {
   aio_handle base;
   int fd;
   int is_socket;
-  int hup; /* EOF, hang-up or error seen: reads go on until one says so */
   char *path; /* a Unix socket listener's file, removed on close */
 } unix_handle;
 

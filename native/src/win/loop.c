@@ -119,7 +119,7 @@ static DWORD loop__status(const win_op *op) {
 
 void win_handle_free_if_drained(win_handle *w) {
   /* The kernel is done with every OVERLAPPED and buffer of the handle. */
-  if ((w->base.flags & H_DEAD) && w->inflight == 0) handle_destroy(&w->base);
+  if (w->base.life == LIFE_DEAD && w->inflight == 0) handle_destroy(&w->base);
 }
 
 void backend_loop_harvest(aio_loop *loop) {
@@ -137,7 +137,7 @@ void backend_loop_harvest(aio_loop *loop) {
     err = loop__status(op);
     op->posted = 0;
     w->inflight--;
-    if (w->base.flags & H_DEAD) {
+    if (w->base.life == LIFE_DEAD) {
       /* Closed while in flight: nobody waits for the result any more. */
       win_handle_free_if_drained(w);
       continue;
@@ -288,16 +288,8 @@ int32_t backend_close(aio_loop *loop, aio_handle *h, int32_t mode) {
     case KIND_PIPE_LISTENER:
       return win_pipe_listener_close(loop, (win_pipe_listener *)h);
     default:
-      break;
+      return win_stream_close(loop, (win_stream *)h, mode);
   }
-  if (mode != AIO_CLOSE_GRACEFUL)
-    return win_stream_close(loop, (win_stream *)h, mode);
-  /* Graceful: stream_process flushes the queue, sends FIN and reports
-   * AIO_REC_CLOSED; reading stops now, as on epoll. */
-  h->flags |= H_CLOSING;
-  h->flags &= ~(uint32_t)H_READING;
-  loop_pend(loop, h);
-  return 0;
 }
 
 int32_t backend_read_start(aio_loop *loop, aio_handle *h) {

@@ -265,7 +265,7 @@ DWORD win_pipe_read_post(aio_loop *loop, win_stream *s) {
   }
   if (win_is_pipe_eof(e)) {
     /* The writer is gone: END once the buffer is empty (it is). */
-    s->read_eof = 1;
+    handle_read_final_seen(&s->w.base);
     s->w.base.flags |= H_READABLE;
     return 0;
   }

@@ -73,7 +73,8 @@ static DWORD stream__recv_post(win_stream *s) {
 static int stream__arm(aio_loop *loop, win_stream *s) {
   aio_handle *h = &s->w.base;
   DWORD e;
-  if (s->read_op.posted || (h->flags & (H_READABLE | H_EOF | H_FAILED)))
+  if (s->read_op.posted || (h->flags & H_READABLE) || h->read != READ_OPEN ||
+      handle_failed(h))
     return (h->flags & H_READABLE) != 0;
   e = s->file != INVALID_HANDLE_VALUE ? win_pipe_read_post(loop, s)
                                       : stream__recv_post(s);
@@ -143,7 +144,6 @@ void backend_stream_discard_unread(aio_handle *h) {
 
 int32_t backend_stream_shutdown(aio_handle *h) {
   win_stream *s = (win_stream *)h;
-  h->flags |= H_SHUT_DONE;
   /* Pipes have no half-close (rule 14). */
   if (s->sock != INVALID_SOCKET && shutdown(s->sock, SD_SEND) != 0) {
     DWORD e = (DWORD)WSAGetLastError();
@@ -152,22 +152,18 @@ int32_t backend_stream_shutdown(aio_handle *h) {
   return 0;
 }
 
-static void stream__end(aio_loop *loop, win_stream *s) {
-  aio_handle *h = &s->w.base;
-  /* END is reported once; the handle never reads again. */
-  h->flags &= ~(uint32_t)(H_READABLE | H_READING);
-  h->flags |= H_EOF;
-  records_push(loop, h, AIO_REC_END, 0, 0);
-}
-
 /* Pipes: hands the bytes of the last ReadFile to the arena. */
 static int stream__read_pipe(aio_loop *loop, win_stream *s, uint32_t want) {
   aio_handle *h = &s->w.base;
   uint32_t n = s->buf_end - s->buf_start;
   if (n == 0) {
     h->flags &= ~(uint32_t)H_READABLE;
-    if (s->read_eof) stream__end(loop, s);
-    return s->read_eof ? 0 : stream__arm(loop, s);
+    /* The writer is gone and its last bytes are out: END. */
+    if (h->read == READ_FINAL_SEEN) {
+      handle_read_end(h);
+      return 0;
+    }
+    return stream__arm(loop, s);
   }
   if (n > want) n = want;
   memcpy(arena_tail(loop), s->buf + s->buf_start, n);
@@ -187,9 +183,9 @@ static int stream__read(aio_loop *loop, win_stream *s) {
   uint32_t want = (uint32_t)h->read_budget < room ? (uint32_t)h->read_budget
                                                   : room;
   int n;
-  if (s->read_error) {
-    DWORD e = (DWORD)s->read_error;
-    s->read_error = 0;
+  if (h->read == READ_FINAL_SEEN && s->read_os_error) {
+    DWORD e = (DWORD)s->read_os_error;
+    s->read_os_error = 0;
     h->flags &= ~(uint32_t)H_READABLE;
     handle_fail(h, win_error_read(e), (int32_t)e);
     return 0;
@@ -206,7 +202,7 @@ static int stream__read(aio_loop *loop, win_stream *s) {
     return stream__arm(loop, s);
   }
   if (n == 0) {
-    stream__end(loop, s);
+    handle_read_end(h);
     return 0;
   }
   h->flags &= ~(uint32_t)H_READABLE;
@@ -220,8 +216,8 @@ static int stream__read(aio_loop *loop, win_stream *s) {
 
 void backend_stream_connected(aio_loop *loop, aio_handle *h) {
   win_stream *s = (win_stream *)h;
-  DWORD err = (DWORD)s->connect_error;
-  h->flags &= ~(uint32_t)(H_CONNECTING | H_CONNECT_DONE);
+  DWORD err = (DWORD)s->connect_os_error;
+  AIO_UNUSED(loop);
   /* Windows gives a ConnectEx socket its connected state (getpeername,
    * shutdown) only with this option; Wine works without it, so only the
    * check keeps a failure from being hidden. */
@@ -230,14 +226,12 @@ void backend_stream_connected(aio_loop *loop, aio_handle *h) {
     err = (DWORD)WSAGetLastError();
   if (err) {
     /* The CONNECTED record carries the failure; JS closes the handle. */
-    h->flags |= H_FAILED;
-    records_push(loop, h, AIO_REC_CONNECTED, -error_from_os((int32_t)err),
-                 (int32_t)err);
+    handle_connect_report(h, -error_from_os((int32_t)err), (int32_t)err);
     return;
   }
   /* Connected: writes may start, and reads once JS asks for them. */
   h->flags |= H_WRITABLE;
-  records_push(loop, h, AIO_REC_CONNECTED, 0, 0);
+  handle_connect_report(h, 0, 0);
 }
 
 void win_stream_complete(aio_loop *loop, win_op *op, DWORD bytes, DWORD err) {
@@ -252,12 +246,13 @@ void win_stream_complete(aio_loop *loop, win_op *op, DWORD bytes, DWORD err) {
         s->buf_end = bytes;
         h->flags |= H_READABLE;
       } else if (s->file != INVALID_HANDLE_VALUE && win_is_pipe_eof(err)) {
-        s->read_eof = 1; /* the writer closed its end */
+        handle_read_final_seen(h); /* the writer closed its end */
         h->flags |= H_READABLE;
       } else if (!err) {
         h->flags |= H_READABLE; /* the zero-byte read: data or EOF waits */
       } else if (!win_is_cancel(err)) {
-        s->read_error = (int32_t)err;
+        s->read_os_error = (int32_t)err;
+        handle_read_final_seen(h);
         h->flags |= H_READABLE;
       }
       /* Cancelled on a live handle: nothing waits; re-armed if reading. */
@@ -271,8 +266,8 @@ void win_stream_complete(aio_loop *loop, win_op *op, DWORD bytes, DWORD err) {
       if (err) handle_fail(h, error_from_os((int32_t)err), (int32_t)err);
       break;
     case OP_CONNECT:
-      s->connect_error = (int32_t)err;
-      h->flags |= H_CONNECT_DONE;
+      s->connect_os_error = (int32_t)err;
+      handle_connect_known(h);
       break;
     default:
       break;
@@ -317,7 +312,7 @@ int32_t win_stream_read_start(aio_loop *loop, win_stream *s) {
   aio_handle *h = &s->w.base;
   h->flags |= H_READING;
   /* The zero-byte read is posted once the connect is through. */
-  if (h->flags & H_CONNECTING) return 0;
+  if (handle_connecting(h)) return 0;
   /* A completion that came while paused is still waiting; otherwise
    * re-post the read that pausing did not (a failure pends by itself). */
   if (stream__arm(loop, s)) loop_pend(loop, h);
@@ -332,7 +327,7 @@ int32_t backend_send(aio_loop *loop, aio_handle *h, const uint8_t *data,
   DWORD e;
   int r = sendq_append(&h->queue, data, len);
   if (r < 0) return r;
-  if (s->write_op.posted || (h->flags & H_CONNECTING)) return 0;
+  if (s->write_op.posted || handle_connecting(h)) return 0;
   if (!was_empty) {
     /* Older bytes wait for a dispatch to start their write (a completion
      * was harvested but not processed yet): keep the order. */
@@ -348,7 +343,7 @@ int32_t backend_send(aio_loop *loop, aio_handle *h, const uint8_t *data,
 
 int backend_stream_connect_done(aio_handle *h) {
   /* Connecting until the ConnectEx result is in. */
-  return (h->flags & H_CONNECT_DONE) != 0;
+  return h->connect == CONNECT_DONE;
 }
 
 int backend_stream_can_flush(aio_handle *h) {

@@ -310,9 +310,10 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
                (int)sizeof off);
   }
 
-  st = win_stream_new(loop, KIND_STREAM, H_CONNECTING);
+  st = win_stream_new(loop, KIND_STREAM, 0);
   if (!st) return tcp__fail_socket(loop, s, ERROR_NOT_ENOUGH_MEMORY);
   st->sock = s;
+  handle_connect_begin(&st->w.base);
   e = win_associate(loop, (HANDLE)s);
   if (!e) {
     win_op_post(&st->connect_op);
@@ -320,8 +321,7 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
                      &st->connect_op.ov)) {
       /* Done now, no packet: CONNECTED goes out in the next dispatch. */
       win_op_unpost(&st->connect_op);
-      st->w.base.flags |= H_CONNECT_DONE;
-      loop_pend(loop, &st->w.base);
+      handle_connect_known(&st->w.base);
     } else {
       e = (DWORD)WSAGetLastError();
       if (e == ERROR_IO_PENDING)

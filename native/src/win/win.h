@@ -4,7 +4,7 @@
  * Every OS operation in flight is a win_op owned by its handle, with the
  * OVERLAPPED first: a completion packet hands back &op->ov, which is the op
  * (design-lessons rule 1). A handle counts its ops in flight; a released
- * handle (H_DEAD) is freed only when that count is back at zero, because
+ * handle (LIFE_DEAD) is freed only when that count is back at zero, because
  * until then the kernel may still write into its OVERLAPPEDs and buffers.
  */
 #ifndef AIO_WIN_H
@@ -57,9 +57,10 @@ typedef struct win_stream {
   win_op read_op;
   win_op write_op;
   win_op connect_op;
-  int32_t read_error;    /* the failure a read completion reported */
-  int32_t connect_error; /* the result of ConnectEx, for CONNECTED */
-  int read_eof;          /* pipes: the read completion said EOF */
+  /* With h->read == READ_FINAL_SEEN: the failure a read completion
+   * reported, or 0 when it said EOF (pipes). */
+  int32_t read_os_error;
+  int32_t connect_os_error; /* with CONNECT_DONE: the result of ConnectEx */
   uint32_t buf_start;    /* pipes: unread bytes buf[buf_start, buf_end) */
   uint32_t buf_end;
   uint8_t buf[];         /* pipes: WIN_PIPE_BUFFER bytes, sockets: none */
