@@ -70,8 +70,6 @@ export const symbols = {
   aio_pipe_listen: { parameters: ["pointer", "buffer", "i32", "i32"], result: "i32" },
   /* (loop, path: char*) -> id */
   aio_pipe_connect: { parameters: ["pointer", "buffer"], result: "i32" },
-  /* (loop, id, out: u32[2]) -> 0; Windows only */
-  aio_pipe_modes: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The typed functions of the opened library. */

@@ -19,11 +19,14 @@ interface Target {
   dirs: string[];
   flags: string[];
   libs: string[];
-  /** The C smoke test (native/test/smoke.c), linked against `out`. */
-  smoke: { out: string; flags: string[] };
+  /** The C tests (native/test/*.c): one program built from the tests and
+   * the library's own sources with assertions on (docs/DESIGN.md). */
+  tests: { out: string; flags: string[] };
 }
 
 const common = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-g"];
+/* The shipped library is the release flavour: AIO_ASSERT compiled out. */
+const release = [...common, "-DNDEBUG"];
 const targets: Target[] = [
   {
     name: "linux",
@@ -35,31 +38,37 @@ const targets: Target[] = [
     // never unmaps it, because Deno closes the library at teardown while a
     // nonblocking call (the loop's wait) may still be inside it (the
     // Windows DLL pins itself: native/src/win/pin.c).
-    flags: [...common, "-fPIC", "-fvisibility=hidden", "-shared", "-Wl,-soname,libaio.so", "-Wl,-z,nodelete"],
+    flags: [...release, "-fPIC", "-fvisibility=hidden", "-shared", "-Wl,-soname,libaio.so", "-Wl,-z,nodelete"],
     libs: [],
-    smoke: { out: "native/build/linux-x64/smoke", flags: ["-pthread", "-Wl,-rpath,$ORIGIN"] },
+    tests: { out: "native/build/linux-x64/ctest", flags: ["-pthread"] },
   },
   {
     name: "windows",
     cc: Deno.env.get("MINGW_CC") ?? "x86_64-w64-mingw32-gcc",
     out: "native/build/windows-x64/aio.dll",
     dirs: ["native/src", "native/src/win"],
-    flags: [...common, "-shared", "-static-libgcc"],
+    flags: [...release, "-shared", "-static-libgcc"],
     libs: ["-lws2_32", "-lmswsock", "-ladvapi32", "-lntdll", "-lbcrypt"],
-    // Runs beside aio.dll, which Windows finds in the program's folder.
-    smoke: { out: "native/build/windows-x64/smoke.exe", flags: ["-static-libgcc", "-lws2_32"] },
+    tests: { out: "native/build/windows-x64/ctest.exe", flags: ["-static-libgcc"] },
   },
 ];
 
-function sources(t: Target): string[] {
+function listC(dirs: string[]): string[] {
   const files: string[] = [];
-  for (const d of t.dirs) {
+  for (const d of dirs) {
     for (const e of Deno.readDirSync(rel(d))) {
       if (e.isFile && /\.[ch]$/.test(e.name)) files.push(`${d}/${e.name}`);
     }
   }
-  return files.concat(["native/include/aio.h", "tools/build.ts"]).sort();
+  return files.sort();
 }
+
+function sources(t: Target): string[] {
+  return listC(t.dirs).concat(["native/include/aio.h", "tools/build.ts"]).sort();
+}
+
+/** The C tests' own files (the library's sources come on top). */
+const testSources = () => listC(["native/test"]).filter((f) => !f.includes("unload_repro"));
 
 function mtime(path: string): number {
   try {
@@ -95,8 +104,9 @@ async function compile(cc: string, out: string, args: string[]): Promise<boolean
 async function build(t: Target): Promise<boolean> {
   const srcs = sources(t);
   const newest = Math.max(...srcs.map(mtime));
-  const smokeNewest = Math.max(newest, mtime("native/test/smoke.c"));
-  if (mtime(t.out) >= newest && mtime(t.smoke.out) >= smokeNewest) {
+  const tests = testSources();
+  const testsNewest = Math.max(newest, ...tests.map(mtime));
+  if (mtime(t.out) >= newest && mtime(t.tests.out) >= testsNewest) {
     console.log(`build ${t.name}: up to date`);
     return true;
   }
@@ -104,13 +114,15 @@ async function build(t: Target): Promise<boolean> {
     console.error(`build ${t.name}: skipped, ${t.cc} not found`);
     return t.name !== Deno.build.os;
   }
-  const lib = [...t.flags, ...srcs.filter((s) => s.endsWith(".c")).map(rel), ...t.libs];
-  const smoke = [...common, rel("native/test/smoke.c"), rel(t.out), ...t.smoke.flags];
-  if (!(await compile(t.cc, t.out, lib)) || !(await compile(t.cc, t.smoke.out, smoke))) {
+  const libC = srcs.filter((s) => s.endsWith(".c")).map(rel);
+  const lib = [...t.flags, ...libC, ...t.libs];
+  // Debug flavour: no -DNDEBUG, so the state-machine asserts run.
+  const testArgs = [...common, ...tests.filter((s) => s.endsWith(".c")).map(rel), ...libC, ...t.tests.flags, ...t.libs];
+  if (!(await compile(t.cc, t.out, lib)) || !(await compile(t.cc, t.tests.out, testArgs))) {
     console.error(`build ${t.name}: FAILED`);
     return false;
   }
-  console.log(`build ${t.name}: ${t.out}, ${t.smoke.out}`);
+  console.log(`build ${t.name}: ${t.out}, ${t.tests.out}`);
   return true;
 }
 

@@ -121,13 +121,24 @@ account() {
   total_passed=$((total_passed + passed)) total_failed=$((total_failed + failed))
 }
 
-# account_program NAME LOG SECONDS: a program that checks the C ABI
-# directly (native/test/smoke.c) counts as one test: passed when it exits 0.
+# account_program NAME LOG SECONDS: the C tests (native/test, one program
+# per backend) print "ok NAME" / "not ok NAME" per test and end with
+# "ctest: N passed, N failed"; each C test counts as one test. A program
+# that crashes or aborts (an AIO_ASSERT) before its summary counts the
+# tests it finished plus one failure.
 account_program() {
-  local name=$1 log=$2 secs=$3 line
-  line=$(tr -d '\r' <"$log" | grep -E '^smoke: [0-9]+ passed' | tail -n 1 || true)
-  if [[ $rc -eq 0 ]]; then total_passed=$((total_passed + 1)); else total_failed=$((total_failed + 1)); fi
-  echo "--- $name: ${line:-no summary} (exit $rc, ${secs}s); log: ${log#"$REPO"/}"
+  local name=$1 log=$2 secs=$3 line passed=0 failed=0 why=""
+  line=$(tr -d '\r' <"$log" | grep -E '^ctest: [0-9]+ passed, [0-9]+ failed' | tail -n 1 || true)
+  if [[ $line =~ ^ctest:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+    passed=${BASH_REMATCH[1]} failed=${BASH_REMATCH[2]}
+  else
+    passed=$(tr -d '\r' <"$log" | grep -c -E '^ok ' || true)
+    failed=$(tr -d '\r' <"$log" | grep -c -E '^not ok ' || true)
+    why="no summary"
+  fi
+  if [[ $rc -ne 0 && $failed -eq 0 ]]; then failed=1 why="${why:+$why, }exit status $rc"; fi
+  echo "--- $name: $passed passed, $failed failed (${secs}s)${why:+; $why}; log: ${log#"$REPO"/}"
+  total_passed=$((total_passed + passed)) total_failed=$((total_failed + failed))
 }
 
 if ! DENO=$(bash tools/ensure_deno.sh); then
@@ -170,11 +181,11 @@ if ((want_linux)); then
   t0=$SECONDS
   bounded "$LOGS/linux.log" "$DENO" test "${flags[@]}" "${targets[@]}"
   account Linux "$LOGS/linux.log" $((SECONDS - t0))
-  if [[ ${targets[*]} == tests/ && -x native/build/linux-x64/smoke ]]; then
-    echo "=== Linux C smoke test: native/build/linux-x64/smoke"
+  if [[ ${targets[*]} == tests/ && -x native/build/linux-x64/ctest ]]; then
+    echo "=== Linux C tests: native/build/linux-x64/ctest"
     t0=$SECONDS
-    bounded "$LOGS/smoke-linux.log" native/build/linux-x64/smoke
-    account_program "Linux C smoke" "$LOGS/smoke-linux.log" $((SECONDS - t0))
+    bounded "$LOGS/ctest-linux.log" native/build/linux-x64/ctest
+    account_program "Linux C tests" "$LOGS/ctest-linux.log" $((SECONDS - t0))
   fi
 fi
 
@@ -188,11 +199,11 @@ if ((want_windows)); then
   else
     bounded "$LOGS/windows.log" bash tools/wine_env.sh run test "${win_flags[@]}" "${targets[@]}"
     account Windows "$LOGS/windows.log" $((SECONDS - t0))
-    if [[ ${targets[*]} == tests/ && -f native/build/windows-x64/smoke.exe ]]; then
-      echo "=== Windows C smoke test under Wine: native/build/windows-x64/smoke.exe"
+    if [[ ${targets[*]} == tests/ && -f native/build/windows-x64/ctest.exe ]]; then
+      echo "=== Windows C tests under Wine: native/build/windows-x64/ctest.exe"
       t0=$SECONDS
-      bounded "$LOGS/smoke-windows.log" bash tools/wine_env.sh exec native/build/windows-x64/smoke.exe
-      account_program "Windows C smoke" "$LOGS/smoke-windows.log" $((SECONDS - t0))
+      bounded "$LOGS/ctest-windows.log" bash tools/wine_env.sh exec native/build/windows-x64/ctest.exe
+      account_program "Windows C tests" "$LOGS/ctest-windows.log" $((SECONDS - t0))
     fi
   fi
 fi

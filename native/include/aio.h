@@ -212,10 +212,6 @@ int32_t aio_pipe_listen(aio_loop *loop, const char *path, int32_t backlog,
                         int32_t flags);
 /* Connects at once or fails; AIO_EBUSY means retry later. */
 int32_t aio_pipe_connect(aio_loop *loop, const char *path);
-/* Windows: the open mode and pipe mode a pipe listener's first instance
- * was created with (out[0], out[1]); no API reads them back from a handle.
- * Linux: AIO_ENOTSUP. */
-int32_t aio_pipe_modes(aio_loop *loop, aio_id id, uint32_t *out);
 
 #ifdef __cplusplus
 }

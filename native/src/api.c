@@ -210,12 +210,3 @@ AIO_EXPORT int32_t aio_pipe_connect(aio_loop *loop, const char *path) {
   RETURN_IF(!loop || !path || !*path, AIO_EINVAL);
   return backend_pipe_connect(loop, path);
 }
-
-AIO_EXPORT int32_t aio_pipe_modes(aio_loop *loop, aio_id id, uint32_t *out) {
-  aio_handle *h = api__get(loop, id);
-  RETURN_IF(!h, AIO_EBADID);
-  RETURN_IF(!out || (h->kind != KIND_PIPE_LISTENER && h->kind != KIND_LISTENER),
-            AIO_EINVAL);
-  if (h->kind == KIND_LISTENER) return loop_fail(loop, AIO_ENOTSUP, 0);
-  return backend_pipe_modes(loop, h, out);
-}

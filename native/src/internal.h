@@ -238,7 +238,6 @@ int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags);
 int32_t backend_pipe_listen(aio_loop *loop, const char *path,
                             int32_t backlog, int32_t flags);
 int32_t backend_pipe_connect(aio_loop *loop, const char *path);
-int32_t backend_pipe_modes(aio_loop *loop, aio_handle *h, uint32_t *out);
 
 /* stream.c (common): one dispatch turn of a stream handle. */
 int stream_process(aio_loop *loop, aio_handle *h);

@@ -128,10 +128,3 @@ int32_t backend_pipe_connect(aio_loop *loop, const char *path) {
   if (id >= 0) u->is_socket = 1;
   return id;
 }
-
-int32_t backend_pipe_modes(aio_loop *loop, aio_handle *h, uint32_t *out) {
-  /* A Unix socket has no creation modes; its file mode is what counts. */
-  AIO_UNUSED(h);
-  AIO_UNUSED(out);
-  return loop_fail(loop, AIO_ENOTSUP, 0);
-}

@@ -523,11 +523,3 @@ int32_t backend_pipe_connect(aio_loop *loop, const char *path) {
   s->file = hd;
   return (int32_t)s->w.base.id;
 }
-
-int32_t backend_pipe_modes(aio_loop *loop, aio_handle *h, uint32_t *out) {
-  win_pipe_listener *p = (win_pipe_listener *)h;
-  AIO_UNUSED(loop);
-  out[0] = p->open_mode;
-  out[1] = p->pipe_mode;
-  return 0;
-}

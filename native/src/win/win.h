@@ -110,8 +110,9 @@ typedef struct win_pipe_listener {
   HANDLE fifo[WIN_PIPE_ACCEPT_QUEUE]; /* connected instances, in order */
   int32_t fifo_head;
   int32_t fifo_count;
-  /* The modes the last CreateNamedPipeW call was given, kept so that a
-   * test can check them: no API reads them back from a pipe handle. */
+  /* The modes the first instance was created with, kept so that the C
+   * test (native/test/unit_pipe_modes.c) can check them: no API reads them
+   * back from a pipe handle. */
   DWORD open_mode;
   DWORD pipe_mode;
   win_pipe_sd sd;
