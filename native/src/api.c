@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "net.h"
 
 static const char *const error__names[AIO_ERROR_COUNT] = {
     "OK",           "EBADID",        "EINVAL",      "ENOMEM",
@@ -125,11 +125,13 @@ AIO_EXPORT int32_t aio_shutdown(aio_loop *loop, aio_id id) {
 AIO_EXPORT int32_t aio_address(aio_loop *loop, aio_id id, int32_t which,
                                aio_addr *out) {
   aio_handle *h = api__get(loop, id);
+  net_socket s;
   RETURN_IF(!h, AIO_EBADID);
   RETURN_IF(!out || which < 0 || which > 1, AIO_EINVAL);
   RETURN_IF(h->kind != KIND_STREAM && h->kind != KIND_LISTENER, AIO_EINVAL);
   memset(out, 0, sizeof *out);
-  return backend_address(loop, h, which, out);
+  RETURN_IF(!backend_socket(h, &s), AIO_EINVAL);
+  return net_address(loop, s, which, out);
 }
 
 static int api__valid_addr(const aio_addr *addr) {

@@ -222,8 +222,6 @@ int32_t backend_read_start(aio_loop *loop, aio_handle *h);
 int32_t backend_read_stop(aio_loop *loop, aio_handle *h);
 int32_t backend_send(aio_loop *loop, aio_handle *h, const uint8_t *data,
                      uint32_t len);
-int32_t backend_address(aio_loop *loop, aio_handle *h, int32_t which,
-                        aio_addr *out);
 int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
                            int32_t backlog, int32_t flags, int32_t accepts);
 int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,

@@ -3,8 +3,35 @@
  * the ABI's aio_addr, the same on both backends.
  */
 #include <string.h>
+#if !defined(_WIN32)
+#include <errno.h>
+#endif
 
 #include "net.h"
+
+/* The error of the last failed socket call, as error_from_os takes it. */
+static int32_t net__last_error(void) {
+#if defined(_WIN32)
+  return (int32_t)WSAGetLastError();
+#else
+  return (int32_t)errno;
+#endif
+}
+
+int32_t net_address(aio_loop *loop, net_socket s, int32_t which,
+                    aio_addr *out) {
+  struct sockaddr_storage ss;
+  socklen_t len = (socklen_t)sizeof ss;
+  int r;
+  memset(&ss, 0, sizeof ss);
+  r = which ? getpeername(s, (struct sockaddr *)&ss, &len)
+            : getsockname(s, (struct sockaddr *)&ss, &len);
+  if (r != 0) {
+    int32_t e = net__last_error();
+    return loop_fail(loop, error_from_os(e), e);
+  }
+  return sockaddr_to_aio((const struct sockaddr *)&ss, out);
+}
 
 int sockaddr_from_aio(const aio_addr *a, struct sockaddr_storage *ss) {
   memset(ss, 0, sizeof *ss);

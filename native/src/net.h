@@ -14,9 +14,11 @@
 #endif
 #include <winsock2.h>
 #include <ws2tcpip.h>
+typedef SOCKET net_socket;
 #else
 #include <netinet/in.h>
 #include <sys/socket.h>
+typedef int net_socket;
 #endif
 
 #include "internal.h"
@@ -29,5 +31,14 @@ int32_t sockaddr_to_aio(const struct sockaddr *sa, aio_addr *a);
  * or not IP; returns the new count. For resolver results. */
 int32_t addrlist_add(aio_addr *out, int32_t n, int32_t cap,
                      const struct sockaddr *sa);
+
+/* The local (which 0) or peer (1) address of a socket, for aio_address;
+ * a failure goes to loop_fail. */
+int32_t net_address(aio_loop *loop, net_socket s, int32_t which,
+                    aio_addr *out);
+
+/* The socket of a TCP stream or listener (Unix domain sockets too on
+ * Linux); 0 when h has none (a pipe). One per backend. */
+int backend_socket(const aio_handle *h, net_socket *out);
 
 #endif /* AIO_NET_H */

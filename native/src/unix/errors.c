@@ -3,6 +3,7 @@
  * nowhere else.
  */
 #include <errno.h>
+#include <unistd.h>
 
 #include "unix.h"
 
@@ -38,4 +39,9 @@ int32_t error_from_os(int32_t e) {
 
 int32_t unix_fail(aio_loop *loop, int err) {
   return loop_fail(loop, error_from_os(err), err);
+}
+
+int32_t unix_fail_fd(aio_loop *loop, int fd, int err) {
+  if (fd >= 0) close(fd);
+  return unix_fail(loop, err);
 }

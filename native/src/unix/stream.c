@@ -1,6 +1,8 @@
 /*
- * stream.c - reading, writing, half-closing and closing a connected fd
- * (TCP socket, Unix domain socket or pipe end) on epoll.
+ * stream.c - an fd as a handle on epoll: opening it (wrap or adopt, the
+ * one place an fd is registered, as libuv's uv__stream_open), then reading,
+ * writing, half-closing and closing it. TCP sockets, Unix domain sockets,
+ * pipe ends and the listeners of both go through here.
  *
  * Writes are eager: send() writes what the kernel takes at once straight
  * from the caller's buffer and queues only the rest natively; the queue
@@ -9,17 +11,76 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "../net.h"
 #include "unix.h"
 
 #define IOV_BATCH 64
 /* Unread bytes discarded before a graceful close, so that closing does not
  * turn into an RST that could destroy data still on its way to the peer. */
 #define CLOSE_DISCARD_LIMIT (1024 * 1024)
+
+/* A handle for fd, registered with epoll; adopted fds (adopt != 0) are
+ * made O_NONBLOCK and FD_CLOEXEC, as the library creates its own. On
+ * failure the fd is neither closed nor changed (its flags are put back):
+ * aio.h's ownership rule for every adopt. Nothing else touches the fd
+ * before the registration succeeded, so only the flags need putting back. */
+static int32_t stream__handle_new(aio_loop *loop, int fd, handle_kind kind,
+                               uint32_t flags, int adopt, unix_handle **out) {
+  int fl = 0, fdfl = 0;
+  unix_handle *u;
+  int e;
+  if (adopt) {
+    fl = fcntl(fd, F_GETFL);
+    fdfl = fcntl(fd, F_GETFD);
+    if (fl < 0 || fdfl < 0) return unix_fail(loop, errno);
+  }
+  u = (unix_handle *)handle_new(loop, sizeof *u, kind);
+  if (!u) return loop_fail(loop, AIO_ENOMEM, ENOMEM);
+  u->fd = fd;
+  u->base.flags |= flags;
+  e = unix_register(loop, u, kind == KIND_LISTENER
+                                 ? EPOLLIN
+                                 : EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+  /* Accepted sockets have both flags already: no call for them. */
+  if (!e && adopt &&
+      ((!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) ||
+       (!(fdfl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0))) {
+    e = errno;
+    unix_unregister(loop, u);
+    fcntl(fd, F_SETFL, fl);
+    fcntl(fd, F_SETFD, fdfl);
+  }
+  if (e) {
+    u->fd = -1; /* handle_destroy must not close it */
+    handle_destroy(&u->base);
+    /* epoll refuses files it cannot poll (regular files, /dev/null) with
+     * EPERM: a kind of fd this library does not support, not a missing
+     * permission. */
+    if (e == EPERM) return loop_fail(loop, AIO_ENOTSUP, e);
+    return unix_fail(loop, e);
+  }
+  if (out) *out = u;
+  return (int32_t)u->base.id;
+}
+
+int32_t unix_handle_adopt(aio_loop *loop, int fd, handle_kind kind,
+                          uint32_t flags, unix_handle **out) {
+  return stream__handle_new(loop, fd, kind, flags, 1, out);
+}
+
+int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
+                         uint32_t flags, unix_handle **out) {
+  int32_t r = stream__handle_new(loop, fd, kind, flags, 0, out);
+  if (r < 0) close(fd);
+  return r;
+}
 
 /* Returns 0 when the queue is empty or the kernel is full, else the errno. */
 int32_t backend_stream_flush(aio_handle *h) {
@@ -185,4 +246,18 @@ int backend_stream_read(aio_loop *loop, aio_handle *h) {
    * something to read. */
   if (!(h->flags & H_READABLE)) return 0;
   return stream__read(loop, (unix_handle *)h);
+}
+
+int backend_socket(const aio_handle *h, net_socket *out) {
+  const unix_handle *u = (const unix_handle *)h;
+  if (!u->is_socket || u->fd < 0) return 0;
+  *out = u->fd;
+  return 1;
+}
+
+int32_t backend_os_close(uint64_t os_handle, int32_t kind) {
+  AIO_UNUSED(kind);
+  if (os_handle > INT32_MAX) return -AIO_EBADF;
+  if (close((int)os_handle) < 0) return -error_from_os(errno);
+  return 0;
 }

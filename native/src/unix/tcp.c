@@ -3,7 +3,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -18,67 +17,6 @@
 /* At most this many accepts per dispatch turn, so a flood of connections
  * cannot starve established ones. */
 #define ACCEPT_BATCH 128
-
-int32_t unix_fail_fd(aio_loop *loop, int fd, int err) {
-  if (fd >= 0) close(fd);
-  return unix_fail(loop, err);
-}
-
-/* A handle for fd, registered with epoll; adopted fds (adopt != 0) are
- * made O_NONBLOCK and FD_CLOEXEC, as the library creates its own. On
- * failure the fd is neither closed nor changed (its flags are put back):
- * aio.h's ownership rule for every adopt. Nothing else touches the fd
- * before the registration succeeded, so only the flags need putting back. */
-static int32_t tcp__handle_new(aio_loop *loop, int fd, handle_kind kind,
-                               uint32_t flags, int adopt, unix_handle **out) {
-  int fl = 0, fdfl = 0;
-  unix_handle *u;
-  int e;
-  if (adopt) {
-    fl = fcntl(fd, F_GETFL);
-    fdfl = fcntl(fd, F_GETFD);
-    if (fl < 0 || fdfl < 0) return unix_fail(loop, errno);
-  }
-  u = (unix_handle *)handle_new(loop, sizeof *u, kind);
-  if (!u) return loop_fail(loop, AIO_ENOMEM, ENOMEM);
-  u->fd = fd;
-  u->base.flags |= flags;
-  e = unix_register(loop, u, kind == KIND_LISTENER
-                                 ? EPOLLIN
-                                 : EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-  /* Accepted sockets have both flags already: no call for them. */
-  if (!e && adopt &&
-      ((!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) ||
-       (!(fdfl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0))) {
-    e = errno;
-    unix_unregister(loop, u);
-    fcntl(fd, F_SETFL, fl);
-    fcntl(fd, F_SETFD, fdfl);
-  }
-  if (e) {
-    u->fd = -1; /* handle_destroy must not close it */
-    handle_destroy(&u->base);
-    /* epoll refuses files it cannot poll (regular files, /dev/null) with
-     * EPERM: a kind of fd this library does not support, not a missing
-     * permission. */
-    if (e == EPERM) return loop_fail(loop, AIO_ENOTSUP, e);
-    return unix_fail(loop, e);
-  }
-  if (out) *out = u;
-  return (int32_t)u->base.id;
-}
-
-int32_t unix_handle_adopt(aio_loop *loop, int fd, handle_kind kind,
-                          uint32_t flags, unix_handle **out) {
-  return tcp__handle_new(loop, fd, kind, flags, 1, out);
-}
-
-int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
-                         uint32_t flags, unix_handle **out) {
-  int32_t r = tcp__handle_new(loop, fd, kind, flags, 0, out);
-  if (r < 0) close(fd);
-  return r;
-}
 
 int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
                            int32_t backlog, int32_t flags, int32_t accepts) {
@@ -156,24 +94,6 @@ int32_t backend_tcp_nodelay(aio_loop *loop, aio_handle *h, int32_t on) {
   int v = on ? 1 : 0;
   if (setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0)
     return unix_fail(loop, errno);
-  return 0;
-}
-
-int32_t backend_address(aio_loop *loop, aio_handle *h, int32_t which,
-                        aio_addr *out) {
-  unix_handle *u = (unix_handle *)h;
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  int r = which ? getpeername(u->fd, (struct sockaddr *)&ss, &len)
-                : getsockname(u->fd, (struct sockaddr *)&ss, &len);
-  if (r < 0) return unix_fail(loop, errno);
-  return sockaddr_to_aio((const struct sockaddr *)&ss, out);
-}
-
-int32_t backend_os_close(uint64_t os_handle, int32_t kind) {
-  AIO_UNUSED(kind);
-  if (os_handle > INT32_MAX) return -AIO_EBADF;
-  if (close((int)os_handle) < 0) return -error_from_os(errno);
   return 0;
 }
 

@@ -16,10 +16,10 @@ typedef struct unix_handle {
 /* loop.c */
 int unix_register(aio_loop *loop, unix_handle *u, uint32_t events);
 void unix_unregister(aio_loop *loop, unix_handle *u);
-/* stream.c */
-int32_t unix_stream_close(aio_loop *loop, unix_handle *u, int32_t mode);
 /* tcp.c */
 int unix_listener_process(aio_loop *loop, unix_handle *u);
+/* stream.c */
+int32_t unix_stream_close(aio_loop *loop, unix_handle *u, int32_t mode);
 /* A new handle for an fd the caller owns, made O_NONBLOCK and FD_CLOEXEC;
  * on failure the fd is untouched (flags too) and still the caller's. */
 int32_t unix_handle_adopt(aio_loop *loop, int fd, handle_kind kind,
@@ -28,8 +28,10 @@ int32_t unix_handle_adopt(aio_loop *loop, int fd, handle_kind kind,
  * on failure it is closed. */
 int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
                          uint32_t flags, unix_handle **out);
-/* Closes fd and returns the error as the library's negated code. */
-int32_t unix_fail_fd(aio_loop *loop, int fd, int err);
+/* errors.c */
+/* loop_fail for an errno: maps it, keeps it for aio_loop_os_error. */
 int32_t unix_fail(aio_loop *loop, int err);
+/* The same after closing fd (a socket of the call that failed). */
+int32_t unix_fail_fd(aio_loop *loop, int fd, int err);
 
 #endif /* AIO_UNIX_H */

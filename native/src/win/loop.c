@@ -15,24 +15,15 @@
 #define ENTRY_CAPACITY 1024
 /* How long aio_loop_free waits for the operations of closed handles. */
 #define DRAIN_LIMIT_MS 2000
-/* Reported pipe instances remembered for adoption. */
-#define HANDED_MAX 1024u
 
 struct backend_loop {
   HANDLE port;
   ULONG count; /* harvested entries not yet walked */
-  HANDLE *handed;
-  uint32_t handed_count;
-  uint32_t handed_cap;
+  win_handed handed; /* pipe.c's */
   OVERLAPPED_ENTRY entries[ENTRY_CAPACITY];
-  /* ConnectEx of the IPv4 and IPv6 providers, fetched on first use: the
-   * pointer is the provider's, the same for every socket of a family. */
-  LPFN_CONNECTEX connectex[2];
 };
 
-LPFN_CONNECTEX *win_loop_connectex(aio_loop *loop, int v6) {
-  return &loop->backend->connectex[v6 ? 1 : 0];
-}
+win_handed *win_loop_handed(aio_loop *loop) { return &loop->backend->handed; }
 
 AIO_EXPORT int32_t aio_backend(void) { return AIO_BACKEND_IOCP; }
 
@@ -142,17 +133,7 @@ void backend_loop_harvest(aio_loop *loop) {
       win_handle_free_if_drained(w);
       continue;
     }
-    switch (w->base.kind) {
-      case KIND_LISTENER:
-        win_listener_complete(loop, op, err);
-        break;
-      case KIND_PIPE_LISTENER:
-        win_pipe_listener_complete(loop, op, err);
-        break;
-      default:
-        win_stream_complete(loop, op, e->dwNumberOfBytesTransferred, err);
-        break;
-    }
+    win_ops(&w->base)->complete(loop, op, e->dwNumberOfBytesTransferred, err);
   }
   b->count = 0;
 }
@@ -172,7 +153,7 @@ void backend_loop_free(aio_loop *loop) {
     backend_loop_harvest(loop);
   }
   CloseHandle(b->port);
-  free(b->handed);
+  win_handed_free(&b->handed);
   free(b);
   loop->backend = NULL;
 }
@@ -238,76 +219,4 @@ void win_op_post(win_op *op) {
 void win_op_unpost(win_op *op) {
   op->posted = 0;
   op->owner->inflight--;
-}
-
-int win_handed_add(aio_loop *loop, HANDLE h) {
-  backend_loop *b = loop->backend;
-  if (b->handed_count == HANDED_MAX) {
-    /* Handles JS closed without adopting stay here; forget the oldest. */
-    memmove(b->handed, b->handed + 1, (HANDED_MAX - 1) * sizeof *b->handed);
-    b->handed_count--;
-  }
-  if (b->handed_count == b->handed_cap) {
-    uint32_t cap = b->handed_cap ? b->handed_cap * 2 : 16;
-    HANDLE *p = realloc(b->handed, cap * sizeof *p);
-    if (!p) return -AIO_ENOMEM;
-    b->handed = p;
-    b->handed_cap = cap;
-  }
-  b->handed[b->handed_count++] = h;
-  return 0;
-}
-
-int win_handed_take(aio_loop *loop, HANDLE h) {
-  backend_loop *b = loop->backend;
-  uint32_t i;
-  for (i = 0; i < b->handed_count; i++) {
-    if (b->handed[i] == h) {
-      b->handed[i] = b->handed[--b->handed_count];
-      return 1;
-    }
-  }
-  return 0;
-}
-
-int backend_process(aio_loop *loop, aio_handle *h) {
-  switch (h->kind) {
-    case KIND_LISTENER:
-      return win_listener_process(loop, (win_listener *)h);
-    case KIND_PIPE_LISTENER:
-      return win_pipe_listener_process(loop, (win_pipe_listener *)h);
-    default:
-      return stream_process(loop, h);
-  }
-}
-
-int32_t backend_close(aio_loop *loop, aio_handle *h, int32_t mode) {
-  switch (h->kind) {
-    case KIND_LISTENER:
-      return win_listener_close(loop, (win_listener *)h);
-    case KIND_PIPE_LISTENER:
-      return win_pipe_listener_close(loop, (win_pipe_listener *)h);
-    default:
-      return win_stream_close(loop, (win_stream *)h, mode);
-  }
-}
-
-int32_t backend_read_start(aio_loop *loop, aio_handle *h) {
-  switch (h->kind) {
-    case KIND_LISTENER:
-      return win_listener_read_start(loop, (win_listener *)h);
-    case KIND_PIPE_LISTENER:
-      return win_pipe_listener_read_start(loop, (win_pipe_listener *)h);
-    default:
-      return win_stream_read_start(loop, (win_stream *)h);
-  }
-}
-
-int32_t backend_read_stop(aio_loop *loop, aio_handle *h) {
-  AIO_UNUSED(loop);
-  /* Nothing is cancelled: an operation in flight completes and its result
-   * waits on the handle (a zero-byte read pins no memory, an accepted
-   * socket stays queued); only no new one is started (rule 8). */
-  h->flags &= ~(uint32_t)H_READING;
-  return 0;
 }

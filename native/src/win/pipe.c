@@ -3,17 +3,18 @@
  * cannot do overlapped I/O), adopted pipe handles, and named endpoints
  * (server instances + clients).
  *
- * Reads use an overlapped ReadFile into the pipe's own 64 KiB buffer (a
- * zero-byte read is not a reliable readiness signal on pipes); dispatch
- * copies from it into the arena, and the next ReadFile is posted only once
- * it is empty, so a paused pipe holds at most one buffer. Writes are one
- * overlapped WriteFile over the queue head at a time (stream.c).
+ * A pipe end, once made, is a win_stream: stream.c reads and writes it
+ * (ReadFile into its own buffer, one WriteFile at a time). This file only
+ * makes ends and serves names; it calls into stream.c, never back.
  */
 #include <string.h>
 
 #include "win.h"
 
 #include <winternl.h>
+
+/* Reported pipe instances remembered for adoption. */
+#define PIPE_HANDED_MAX 1024u
 
 /* "\\.\pipe\" and at most 256 characters of name. */
 #define PIPE_NAME_MAX (9 + 256 + 1)
@@ -142,6 +143,43 @@ static int32_t pipe__wide(const char *path, WCHAR *out, int cap) {
   return n;
 }
 
+/* --- handed-out instances ------------------------------------------------ */
+
+int win_handed_add(aio_loop *loop, HANDLE h) {
+  win_handed *r = win_loop_handed(loop);
+  if (r->count == PIPE_HANDED_MAX) {
+    /* Handles JS closed without adopting stay here; forget the oldest. */
+    memmove(r->items, r->items + 1, (PIPE_HANDED_MAX - 1) * sizeof *r->items);
+    r->count--;
+  }
+  if (r->count == r->cap) {
+    uint32_t cap = r->cap ? r->cap * 2 : 16;
+    HANDLE *p = realloc(r->items, cap * sizeof *p);
+    if (!p) return -AIO_ENOMEM;
+    r->items = p;
+    r->cap = cap;
+  }
+  r->items[r->count++] = h;
+  return 0;
+}
+
+int win_handed_take(aio_loop *loop, HANDLE h) {
+  win_handed *r = win_loop_handed(loop);
+  uint32_t i;
+  for (i = 0; i < r->count; i++) {
+    if (r->items[i] == h) {
+      r->items[i] = r->items[--r->count];
+      return 1;
+    }
+  }
+  return 0;
+}
+
+void win_handed_free(win_handed *r) {
+  free(r->items);
+  memset(r, 0, sizeof *r);
+}
+
 /* --- pairs and adopted ends ----------------------------------------------- */
 
 int32_t backend_pipe_pair(uint64_t *out, int32_t *os_error) {
@@ -241,60 +279,7 @@ int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
   return (int32_t)s->w.base.id;
 }
 
-DWORD win_pipe_read_post(aio_loop *loop, win_stream *s) {
-  DWORD e;
-  AIO_UNUSED(loop);
-  win_op_post(&s->read_op);
-  if (ReadFile(s->file, s->buf, WIN_PIPE_BUFFER, NULL, &s->read_op.ov)) {
-    /* Done now, no packet: the bytes are in the buffer. */
-    win_op_unpost(&s->read_op);
-    s->buf_start = 0;
-    s->buf_end = (uint32_t)s->read_op.ov.InternalHigh;
-    s->w.base.flags |= H_READABLE;
-    return 0;
-  }
-  e = GetLastError();
-  if (e == ERROR_IO_PENDING) return 0;
-  win_op_unpost(&s->read_op);
-  if (e == ERROR_MORE_DATA) {
-    /* A message-mode pipe: the buffer is full, the rest comes next. */
-    s->buf_start = 0;
-    s->buf_end = (uint32_t)s->read_op.ov.InternalHigh;
-    s->w.base.flags |= H_READABLE;
-    return 0;
-  }
-  if (win_is_pipe_eof(e)) {
-    /* The writer is gone: END once the buffer is empty (it is). */
-    handle_read_final_seen(&s->w.base);
-    s->w.base.flags |= H_READABLE;
-    return 0;
-  }
-  return e;
-}
-
-DWORD win_pipe_write_post(win_stream *s, uint64_t *done) {
-  aio_handle *h = &s->w.base;
-  while (h->queue.bytes > 0 && !s->write_op.posted) {
-    const uint8_t *p;
-    uint32_t len;
-    DWORD e;
-    if (sendq_peek(&h->queue, &p, &len, 1) == 0) break;
-    win_op_post(&s->write_op);
-    if (WriteFile(s->file, p, len, NULL, &s->write_op.ov)) {
-      /* Done now, no packet: the pipe took the bytes; go on. */
-      uint64_t n = (uint64_t)s->write_op.ov.InternalHigh;
-      win_op_unpost(&s->write_op);
-      sendq_consume(&h->queue, n);
-      *done += n;
-      continue;
-    }
-    e = GetLastError();
-    if (e == ERROR_IO_PENDING) return 0;
-    win_op_unpost(&s->write_op);
-    return e; /* ERROR_NO_DATA / ERROR_BROKEN_PIPE: EPIPE */
-  }
-  return 0;
-}
+static int32_t pipe__listener_close(aio_loop *loop, win_pipe_listener *p);
 
 /* --- named endpoints ------------------------------------------------------ */
 
@@ -407,7 +392,7 @@ int32_t backend_pipe_listen(aio_loop *loop, const char *path,
     if (!e) e = pipe__instance_new(loop, p, 1);
   }
   if (e) {
-    win_pipe_listener_close(loop, p);
+    pipe__listener_close(loop, p);
     /* Refused first instance: someone serves the name already. */
     if (e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY)
       return loop_fail(loop, AIO_EADDRINUSE, (int32_t)e);
@@ -417,14 +402,16 @@ int32_t backend_pipe_listen(aio_loop *loop, const char *path,
   pipe__listen(loop, p);
   if (p->accept_error) {
     int32_t code = p->accept_error, os = p->accept_os_error;
-    win_pipe_listener_close(loop, p);
+    pipe__listener_close(loop, p);
     return loop_fail(loop, code, os);
   }
   return (int32_t)p->w.base.id;
 }
 
-void win_pipe_listener_complete(aio_loop *loop, win_op *op, DWORD err) {
+static void pipe__listener_complete(aio_loop *loop, win_op *op, DWORD bytes,
+                                    DWORD err) {
   win_pipe_listener *p = (win_pipe_listener *)op->owner;
+  AIO_UNUSED(bytes);
   if (!err || err == ERROR_PIPE_CONNECTED) {
     pipe__connected(p);
   } else if (err == ERROR_NO_DATA) {
@@ -438,8 +425,8 @@ void win_pipe_listener_complete(aio_loop *loop, win_op *op, DWORD err) {
   loop_pend(loop, &p->w.base);
 }
 
-int win_pipe_listener_process(aio_loop *loop, win_pipe_listener *p) {
-  aio_handle *h = &p->w.base;
+static int pipe__listener_process(aio_loop *loop, aio_handle *h) {
+  win_pipe_listener *p = (win_pipe_listener *)h;
   if (p->accept_error) {
     /* Report it and stop accepting until JS resumes, as on epoll. */
     h->flags &= ~(uint32_t)H_READING;
@@ -465,13 +452,14 @@ int win_pipe_listener_process(aio_loop *loop, win_pipe_listener *p) {
   return 0;
 }
 
-int32_t win_pipe_listener_read_start(aio_loop *loop, win_pipe_listener *p) {
-  p->w.base.flags |= H_READING;
+static int32_t pipe__listener_read_start(aio_loop *loop, aio_handle *h) {
+  win_pipe_listener *p = (win_pipe_listener *)h;
+  h->flags |= H_READING;
   pipe__listen(loop, p);
   return 0;
 }
 
-int32_t win_pipe_listener_close(aio_loop *loop, win_pipe_listener *p) {
+static int32_t pipe__listener_close(aio_loop *loop, win_pipe_listener *p) {
   AIO_UNUSED(loop);
   if (p->inst != INVALID_HANDLE_VALUE) {
     /* The pending ConnectNamedPipe completes cancelled; its packet frees
@@ -523,3 +511,19 @@ int32_t backend_pipe_connect(aio_loop *loop, const char *path) {
   s->file = hd;
   return (int32_t)s->w.base.id;
 }
+
+static int32_t pipe__listener_close_h(aio_loop *loop, aio_handle *h,
+                                      int32_t mode) {
+  AIO_UNUSED(mode); /* nothing to flush: every mode closes at once */
+  return pipe__listener_close(loop, (win_pipe_listener *)h);
+}
+
+static int pipe__listener_socket(const aio_handle *h, SOCKET *out) {
+  AIO_UNUSED(h);
+  *out = INVALID_SOCKET;
+  return 0;
+}
+
+const win_kind_ops win_pipe_listener_ops = {
+    pipe__listener_complete, pipe__listener_process, pipe__listener_close_h,
+    pipe__listener_read_start, pipe__listener_socket};

@@ -11,6 +11,11 @@
  * re-posting the zero-byte read: unread data stays in the kernel's socket
  * buffer (and TCP flow control pushes back on the peer), never dropped.
  *
+ * Pipe ends read with an overlapped ReadFile into their own 64 KiB buffer
+ * (a zero-byte read is not a reliable readiness signal on pipes); dispatch
+ * copies from it into the arena, and the next ReadFile is posted only once
+ * it is empty, so a paused pipe holds at most one buffer.
+ *
  * Writes copy into the handle's queue and keep exactly one WSASend (or
  * WriteFile) in flight over its head. One send at a time keeps the order
  * and makes the queue the only backpressure the JS side sees: under Wine
@@ -48,6 +53,64 @@ win_stream *win_stream_new(aio_loop *loop, handle_kind kind, uint32_t flags) {
   return s;
 }
 
+/* Posts the pipe's ReadFile into its own buffer; 0 when it pends or is
+ * done now (then H_READABLE says so), else the error. */
+static DWORD stream__file_read_post(win_stream *s) {
+  DWORD e;
+  win_op_post(&s->read_op);
+  if (ReadFile(s->file, s->buf, WIN_PIPE_BUFFER, NULL, &s->read_op.ov)) {
+    /* Done now, no packet: the bytes are in the buffer. */
+    win_op_unpost(&s->read_op);
+    s->buf_start = 0;
+    s->buf_end = (uint32_t)s->read_op.ov.InternalHigh;
+    s->w.base.flags |= H_READABLE;
+    return 0;
+  }
+  e = GetLastError();
+  if (e == ERROR_IO_PENDING) return 0;
+  win_op_unpost(&s->read_op);
+  if (e == ERROR_MORE_DATA) {
+    /* A message-mode pipe: the buffer is full, the rest comes next. */
+    s->buf_start = 0;
+    s->buf_end = (uint32_t)s->read_op.ov.InternalHigh;
+    s->w.base.flags |= H_READABLE;
+    return 0;
+  }
+  if (win_is_pipe_eof(e)) {
+    /* The writer is gone: END once the buffer is empty (it is). */
+    handle_read_final_seen(&s->w.base);
+    s->w.base.flags |= H_READABLE;
+    return 0;
+  }
+  return e;
+}
+
+/* Posts one WriteFile over the queue head; bytes done at once go to
+ * *done. 0 when it pends or all is done, else the error. */
+static DWORD stream__file_write_post(win_stream *s, uint64_t *done) {
+  aio_handle *h = &s->w.base;
+  while (h->queue.bytes > 0 && !s->write_op.posted) {
+    const uint8_t *p;
+    uint32_t len;
+    DWORD e;
+    if (sendq_peek(&h->queue, &p, &len, 1) == 0) break;
+    win_op_post(&s->write_op);
+    if (WriteFile(s->file, p, len, NULL, &s->write_op.ov)) {
+      /* Done now, no packet: the pipe took the bytes; go on. */
+      uint64_t n = (uint64_t)s->write_op.ov.InternalHigh;
+      win_op_unpost(&s->write_op);
+      sendq_consume(&h->queue, n);
+      *done += n;
+      continue;
+    }
+    e = GetLastError();
+    if (e == ERROR_IO_PENDING) return 0;
+    win_op_unpost(&s->write_op);
+    return e; /* ERROR_NO_DATA / ERROR_BROKEN_PIPE: EPIPE */
+  }
+  return 0;
+}
+
 /* Posts the zero-byte WSARecv; 0 when it pends or is done now. */
 static DWORD stream__recv_post(win_stream *s) {
   WSABUF buf;
@@ -70,13 +133,13 @@ static DWORD stream__recv_post(win_stream *s) {
 
 /* Starts waiting for readable data; returns nonzero when it is there at
  * once, so the caller may read again in this dispatch. */
-static int stream__arm(aio_loop *loop, win_stream *s) {
+static int stream__arm(win_stream *s) {
   aio_handle *h = &s->w.base;
   DWORD e;
   if (s->read_op.posted || (h->flags & H_READABLE) || h->read != READ_OPEN ||
       handle_failed(h))
     return (h->flags & H_READABLE) != 0;
-  e = s->file != INVALID_HANDLE_VALUE ? win_pipe_read_post(loop, s)
+  e = s->file != INVALID_HANDLE_VALUE ? stream__file_read_post(s)
                                       : stream__recv_post(s);
   if (e) {
     handle_fail(h, win_error_read(e), (int32_t)e);
@@ -120,8 +183,9 @@ static DWORD stream__send_post(win_stream *s, uint64_t *done) {
  * added to *done. Returns 0 or the error of the start call. */
 static DWORD stream__flush(win_stream *s, uint64_t *done) {
   aio_handle *h = &s->w.base;
-  DWORD e = s->file != INVALID_HANDLE_VALUE ? win_pipe_write_post(s, done)
-                                            : stream__send_post(s, done);
+  DWORD e = s->file != INVALID_HANDLE_VALUE
+                ? stream__file_write_post(s, done)
+                : stream__send_post(s, done);
   /* H_WRITABLE: no write in flight, the next one may start. */
   if (s->write_op.posted)
     h->flags &= ~(uint32_t)H_WRITABLE;
@@ -163,7 +227,7 @@ static int stream__read_pipe(aio_loop *loop, win_stream *s, uint32_t want) {
       handle_read_end(h);
       return 0;
     }
-    return stream__arm(loop, s);
+    return stream__arm(s);
   }
   if (n > want) n = want;
   memcpy(arena_tail(loop), s->buf + s->buf_start, n);
@@ -173,7 +237,7 @@ static int stream__read_pipe(aio_loop *loop, win_stream *s, uint32_t want) {
   /* The buffer is free again: the next ReadFile may use it. */
   s->buf_start = s->buf_end = 0;
   h->flags &= ~(uint32_t)H_READABLE;
-  return stream__arm(loop, s);
+  return stream__arm(s);
 }
 
 /* Reads once into the arena; returns nonzero when more may be waiting. */
@@ -199,7 +263,7 @@ static int stream__read(aio_loop *loop, win_stream *s) {
     /* A short read has probably drained the socket: the zero-byte read
      * says when more comes (or completes at once if it has already). */
     h->flags &= ~(uint32_t)H_READABLE;
-    return stream__arm(loop, s);
+    return stream__arm(s);
   }
   if (n == 0) {
     handle_read_end(h);
@@ -208,7 +272,7 @@ static int stream__read(aio_loop *loop, win_stream *s) {
   h->flags &= ~(uint32_t)H_READABLE;
   {
     DWORD e = (DWORD)WSAGetLastError();
-    if (e == WSAEWOULDBLOCK) return stream__arm(loop, s);
+    if (e == WSAEWOULDBLOCK) return stream__arm(s);
     handle_fail(h, win_error_read(e), (int32_t)e);
   }
   return 0;
@@ -234,7 +298,8 @@ void backend_stream_connected(aio_loop *loop, aio_handle *h) {
   handle_connect_report(h, 0, 0);
 }
 
-void win_stream_complete(aio_loop *loop, win_op *op, DWORD bytes, DWORD err) {
+static void stream__complete(aio_loop *loop, win_op *op, DWORD bytes,
+                             DWORD err) {
   win_stream *s = (win_stream *)op->owner;
   aio_handle *h = &s->w.base;
   switch (op->type) {
@@ -308,14 +373,14 @@ int32_t win_stream_close(aio_loop *loop, win_stream *s, int32_t mode) {
   return 0;
 }
 
-int32_t win_stream_read_start(aio_loop *loop, win_stream *s) {
-  aio_handle *h = &s->w.base;
+static int32_t stream__read_start(aio_loop *loop, aio_handle *h) {
+  win_stream *s = (win_stream *)h;
   h->flags |= H_READING;
   /* The zero-byte read is posted once the connect is through. */
   if (handle_connecting(h)) return 0;
   /* A completion that came while paused is still waiting; otherwise
    * re-post the read that pausing did not (a failure pends by itself). */
-  if (stream__arm(loop, s)) loop_pend(loop, h);
+  if (stream__arm(s)) loop_pend(loop, h);
   return 0;
 }
 
@@ -358,5 +423,19 @@ int32_t backend_stream_flush(aio_handle *h) {
 int backend_stream_read(aio_loop *loop, aio_handle *h) {
   win_stream *s = (win_stream *)h;
   /* Nothing known to wait: post the zero-byte read (or the pipe read). */
-  return (h->flags & H_READABLE) ? stream__read(loop, s) : stream__arm(loop, s);
+  return (h->flags & H_READABLE) ? stream__read(loop, s) : stream__arm(s);
 }
+
+static int32_t stream__close(aio_loop *loop, aio_handle *h, int32_t mode) {
+  return win_stream_close(loop, (win_stream *)h, mode);
+}
+
+static int stream__socket(const aio_handle *h, SOCKET *out) {
+  const win_stream *s = (const win_stream *)h;
+  *out = s->sock;
+  return s->sock != INVALID_SOCKET;
+}
+
+const win_kind_ops win_stream_ops = {stream__complete, stream_process,
+                                     stream__close, stream__read_start,
+                                     stream__socket};

@@ -51,6 +51,45 @@ static DWORD tcp__extension(SOCKET s, GUID guid, void *fn, DWORD size) {
   return 0;
 }
 
+/* ConnectEx of the IPv4 and IPv6 providers, fetched once per process on
+ * first use: the pointer is the provider's, the same for every socket of
+ * a family. A failed fetch leaves the once open, so a later connect tries
+ * again. */
+static INIT_ONCE tcp__connectex_once[2] = {INIT_ONCE_STATIC_INIT,
+                                           INIT_ONCE_STATIC_INIT};
+static LPFN_CONNECTEX tcp__connectex_fn[2];
+
+typedef struct tcp__connectex_req {
+  SOCKET sock;
+  int v6;
+  DWORD err;
+} tcp__connectex_req;
+
+static BOOL CALLBACK tcp__connectex_load(PINIT_ONCE once, PVOID param,
+                                         PVOID *ctx) {
+  tcp__connectex_req *r = param;
+  GUID guid = WSAID_CONNECTEX;
+  AIO_UNUSED(once);
+  AIO_UNUSED(ctx);
+  r->err = tcp__extension(r->sock, guid, &tcp__connectex_fn[r->v6],
+                          sizeof tcp__connectex_fn[r->v6]);
+  return r->err == 0;
+}
+
+/* ConnectEx for s's family, or NULL with *err set. */
+static LPFN_CONNECTEX tcp__connectex(SOCKET s, int v6, DWORD *err) {
+  tcp__connectex_req r;
+  r.sock = s;
+  r.v6 = v6 ? 1 : 0;
+  r.err = 0;
+  if (!InitOnceExecuteOnce(&tcp__connectex_once[r.v6], tcp__connectex_load,
+                           &r, NULL)) {
+    *err = r.err ? r.err : GetLastError();
+    return NULL;
+  }
+  return tcp__connectex_fn[r.v6];
+}
+
 static int32_t tcp__fail_socket(aio_loop *loop, SOCKET s, DWORD err) {
   if (s != INVALID_SOCKET) closesocket(s);
   return win_fail(loop, err);
@@ -68,6 +107,8 @@ static int tcp__is_loopback(const aio_addr *a) {
   return memcmp(a->bytes, v6_loop, 16) == 0 ||
          (tcp__is_v4_mapped(a) && a->bytes[12] == 127);
 }
+
+static int32_t listener__close(aio_loop *loop, win_listener *l);
 
 /* --- listening ---------------------------------------------------------- */
 
@@ -187,7 +228,7 @@ int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
   }
   e = win_associate(loop, (HANDLE)s);
   if (e) {
-    win_listener_close(loop, l);
+    listener__close(loop, l);
     return win_fail(loop, e);
   }
   /* A listener accepts from the start, as on epoll. */
@@ -195,21 +236,23 @@ int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
   listener__post_all(loop, l);
   if (l->accept_error) {
     int32_t code = l->accept_error, os = l->accept_os_error;
-    win_listener_close(loop, l);
+    listener__close(loop, l);
     return loop_fail(loop, code, os);
   }
   return (int32_t)l->w.base.id;
 }
 
-void win_listener_complete(aio_loop *loop, win_op *op, DWORD err) {
+static void listener__complete(aio_loop *loop, win_op *op, DWORD bytes,
+                               DWORD err) {
   win_listener *l = (win_listener *)op->owner;
+  AIO_UNUSED(bytes);
   l->posted--;
   listener__accepted(l, (win_accept *)op, err);
   loop_pend(loop, &l->w.base);
 }
 
-int win_listener_process(aio_loop *loop, win_listener *l) {
-  aio_handle *h = &l->w.base;
+static int listener__process(aio_loop *loop, aio_handle *h) {
+  win_listener *l = (win_listener *)h;
   if (l->accept_error) {
     /* EMFILE and the like: report it and stop accepting until JS resumes;
      * the listener itself stays open (as on epoll). */
@@ -234,13 +277,14 @@ int win_listener_process(aio_loop *loop, win_listener *l) {
   return 0;
 }
 
-int32_t win_listener_read_start(aio_loop *loop, win_listener *l) {
-  l->w.base.flags |= H_READING;
+static int32_t listener__read_start(aio_loop *loop, aio_handle *h) {
+  win_listener *l = (win_listener *)h;
+  h->flags |= H_READING;
   listener__post_all(loop, l);
   return 0;
 }
 
-int32_t win_listener_close(aio_loop *loop, win_listener *l) {
+static int32_t listener__close(aio_loop *loop, win_listener *l) {
   int32_t i;
   AIO_UNUSED(loop);
   for (i = 0; i < l->count; i++) {
@@ -261,6 +305,21 @@ int32_t win_listener_close(aio_loop *loop, win_listener *l) {
   win_handle_free_if_drained(&l->w);
   return 0;
 }
+
+static int32_t listener__close_h(aio_loop *loop, aio_handle *h,
+                                 int32_t mode) {
+  AIO_UNUSED(mode); /* nothing to flush: every mode closes at once */
+  return listener__close(loop, (win_listener *)h);
+}
+
+static int listener__socket(const aio_handle *h, SOCKET *out) {
+  *out = ((const win_listener *)h)->sock;
+  return *out != INVALID_SOCKET;
+}
+
+const win_kind_ops win_listener_ops = {listener__complete, listener__process,
+                                       listener__close_h, listener__read_start,
+                                       listener__socket};
 
 /* --- connecting and adopting ---------------------------------------------- */
 
@@ -284,8 +343,7 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
                             int32_t flags) {
   SOCKADDR_STORAGE ss, any;
   int len = sockaddr_from_aio(addr, &ss);
-  GUID guid = WSAID_CONNECTEX;
-  LPFN_CONNECTEX *connectex = win_loop_connectex(loop, addr->family == 6);
+  LPFN_CONNECTEX connectex;
   DWORD e = 0;
   SOCKET s = tcp__socket(ss.ss_family, &e);
   win_stream *st;
@@ -296,10 +354,8 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
   any.ss_family = ss.ss_family;
   if (bind(s, (const struct sockaddr *)&any, len) != 0)
     return tcp__fail_socket(loop, s, (DWORD)WSAGetLastError());
-  if (!*connectex) {
-    e = tcp__extension(s, guid, connectex, sizeof *connectex);
-    if (e) return tcp__fail_socket(loop, s, e);
-  }
+  connectex = tcp__connectex(s, addr->family == 6, &e);
+  if (!connectex) return tcp__fail_socket(loop, s, e);
   if (flags & AIO_F_NODELAY) tcp__nodelay(s);
   if (tcp__is_loopback(addr)) tcp__fast_refusal(s);
   if (addr->family == 6 && tcp__is_v4_mapped(addr)) {
@@ -317,7 +373,7 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
   e = win_associate(loop, (HANDLE)s);
   if (!e) {
     win_op_post(&st->connect_op);
-    if ((*connectex)(s, (const struct sockaddr *)&ss, len, NULL, 0, NULL,
+    if (connectex(s, (const struct sockaddr *)&ss, len, NULL, 0, NULL,
                      &st->connect_op.ov)) {
       /* Done now, no packet: CONNECTED goes out in the next dispatch. */
       win_op_unpost(&st->connect_op);
@@ -374,33 +430,5 @@ int32_t backend_tcp_nodelay(aio_loop *loop, aio_handle *h, int32_t on) {
   if (setsockopt(st->sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&v,
                  (int)sizeof v) != 0)
     return win_fail(loop, (DWORD)WSAGetLastError());
-  return 0;
-}
-
-int32_t backend_address(aio_loop *loop, aio_handle *h, int32_t which,
-                        aio_addr *out) {
-  SOCKET s = h->kind == KIND_LISTENER ? ((win_listener *)h)->sock
-                                      : ((win_stream *)h)->sock;
-  SOCKADDR_STORAGE ss;
-  int len = (int)sizeof ss;
-  int r;
-  memset(&ss, 0, sizeof ss);
-  r = which ? getpeername(s, (struct sockaddr *)&ss, &len)
-            : getsockname(s, (struct sockaddr *)&ss, &len);
-  if (r != 0) return win_fail(loop, (DWORD)WSAGetLastError());
-  return sockaddr_to_aio((const struct sockaddr *)&ss, out);
-}
-
-int32_t backend_os_close(uint64_t os_handle, int32_t kind) {
-  int32_t os_error = 0;
-  if (kind == 0) {
-    int32_t r = win_startup(&os_error);
-    if (r < 0) return r;
-    if (closesocket((SOCKET)os_handle) != 0)
-      return -error_from_os(WSAGetLastError());
-    return 0;
-  }
-  if (!CloseHandle((HANDLE)(uintptr_t)os_handle))
-    return -error_from_os((int32_t)GetLastError());
   return 0;
 }

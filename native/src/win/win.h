@@ -119,10 +119,33 @@ typedef struct win_pipe_listener {
   WCHAR name[];
 } win_pipe_listener;
 
-/* loop.c */
+/* The operations of one kind of handle: the only place that tells the
+ * kinds apart is dispatch.c, which looks them up here (libuv's win/core.c
+ * plays that role with switches; one table keeps it in one place). */
+typedef struct win_kind_ops {
+  /* A packet for one of its ops came (never for a released handle). */
+  void (*complete)(aio_loop *loop, win_op *op, DWORD bytes, DWORD err);
+  /* Its dispatch turn; nonzero when it still has work. */
+  int (*process)(aio_loop *loop, aio_handle *h);
+  /* Closes it now (AIO_CLOSE_ABORT or AIO_CLOSE_NOW; listeners: either). */
+  int32_t (*close)(aio_loop *loop, aio_handle *h, int32_t mode);
+  /* JS resumed reading (streams) or accepting (listeners). */
+  int32_t (*read_start)(aio_loop *loop, aio_handle *h);
+  /* Its socket, for aio_address; 0 when it has none. */
+  int (*socket)(const aio_handle *h, SOCKET *out);
+} win_kind_ops;
+
+/* Registry of pipe instances a loop's pipe listeners handed out (pipe.c);
+ * the loop keeps it, pipe.c alone reads and writes it. */
+typedef struct win_handed {
+  HANDLE *items;
+  uint32_t count;
+  uint32_t cap;
+} win_handed;
+
+/* loop.c: the port, the wait, the harvest. */
 int32_t win_startup(int32_t *os_error);
-/* The loop's cached ConnectEx for a family (NULL until fetched). */
-LPFN_CONNECTEX *win_loop_connectex(aio_loop *loop, int v6);
+win_handed *win_loop_handed(aio_loop *loop);
 /* Associates an OS handle with the loop's port, in skip-on-success mode;
  * returns 0 or the Win32 error. */
 DWORD win_associate(aio_loop *loop, HANDLE os);
@@ -136,39 +159,34 @@ int win_dissociate(HANDLE os);
 void win_op_post(win_op *op);
 /* The start call did not pend: no packet will come. */
 void win_op_unpost(win_op *op);
-/* Pipe instances this loop associated with its port and reported as
- * ACCEPTED: adopting one into this loop must not associate it again. */
-int win_handed_add(aio_loop *loop, HANDLE h);
-int win_handed_take(aio_loop *loop, HANDLE h);
 /* Frees a released handle once its last packet is in. */
 void win_handle_free_if_drained(win_handle *w);
 
+/* dispatch.c: the operations of h's kind. */
+const win_kind_ops *win_ops(const aio_handle *h);
+
 /* errors.c */
 int32_t win_fail(aio_loop *loop, DWORD err);
-/* Read failures: an aborted connection is a reset one (rule 7). */
+/* Read failures: an aborted connection is a reset one (DESIGN.md, "Error
+ * idiom"). */
 int32_t win_error_read(DWORD err);
 int win_is_cancel(DWORD err);
 int win_is_pipe_eof(DWORD err);
 
-/* stream.c */
+/* stream.c: sockets and pipe ends once they exist. */
+extern const win_kind_ops win_stream_ops;
 win_stream *win_stream_new(aio_loop *loop, handle_kind kind, uint32_t flags);
 int32_t win_stream_close(aio_loop *loop, win_stream *s, int32_t mode);
-void win_stream_complete(aio_loop *loop, win_op *op, DWORD bytes, DWORD err);
-int32_t win_stream_read_start(aio_loop *loop, win_stream *s);
 
-/* tcp.c */
-int win_listener_process(aio_loop *loop, win_listener *l);
-int32_t win_listener_close(aio_loop *loop, win_listener *l);
-void win_listener_complete(aio_loop *loop, win_op *op, DWORD err);
-int32_t win_listener_read_start(aio_loop *loop, win_listener *l);
+/* tcp.c: TCP listeners (AcceptEx), connect (ConnectEx), adopt. */
+extern const win_kind_ops win_listener_ops;
 
-/* pipe.c */
-/* Post the next ReadFile / WriteFile of a pipe end; 0 or the error. */
-DWORD win_pipe_read_post(aio_loop *loop, win_stream *s);
-DWORD win_pipe_write_post(win_stream *s, uint64_t *done);
-int win_pipe_listener_process(aio_loop *loop, win_pipe_listener *p);
-int32_t win_pipe_listener_close(aio_loop *loop, win_pipe_listener *p);
-void win_pipe_listener_complete(aio_loop *loop, win_op *op, DWORD err);
-int32_t win_pipe_listener_read_start(aio_loop *loop, win_pipe_listener *p);
+/* pipe.c: pipe pairs, adopted ends, named endpoints (listeners). */
+extern const win_kind_ops win_pipe_listener_ops;
+/* Pipe instances this loop associated with its port and reported as
+ * ACCEPTED: adopting one into this loop must not associate it again. */
+int win_handed_add(aio_loop *loop, HANDLE h);
+int win_handed_take(aio_loop *loop, HANDLE h);
+void win_handed_free(win_handed *r);
 
 #endif /* AIO_WIN_H */
