@@ -6,9 +6,17 @@
  * two cannot drift apart silently.
  *
  * Conventions:
- *  - Every function returns int32_t: >= 0 is a result, < 0 is a negated
- *    aio_error. The OS error behind a failure is kept in the loop
- *    (aio_loop_os_error) or written to an out-parameter where no loop exists.
+ *  - Errors, one idiom (docs/DESIGN.md, "The error idiom"): every function
+ *    returns int32_t (or a pointer, or nothing): >= 0 is a result, < 0 a
+ *    negated aio_error, never an OS value. The OS error behind a failure
+ *    goes beside it: for a call on a loop, in the loop until the next
+ *    failed call (aio_loop_os_error); for a failure found in dispatch, in
+ *    the record (status < 0, os_error); where no loop exists (aio_loop_new,
+ *    aio_resolve, aio_pipe_pair), in err_out as [code, os_error] with the
+ *    code positive. aio_loop_wait, aio_loop_spin, aio_loop_wake and
+ *    aio_os_close may run where the loop must not be written: they return
+ *    the code only. OS values become library errors in one place per
+ *    backend (native/src/<backend>/errors.c).
  *  - JS sees handles only as aio_id values (slot index + generation); an id
  *    that is stale (closed) or forged yields AIO_EBADID, never a crash.
  *  - One loop is used by one JS thread. Only aio_loop_wait (and

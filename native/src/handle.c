@@ -62,8 +62,8 @@ static int handle__fail_state(aio_handle *h) {
   }
 }
 
-void handle_fail(aio_handle *h, int32_t code, int32_t os_error) {
-  AIO_ASSERT(code > 0);
+void handle_fail(aio_handle *h, enum aio_error code, int32_t os_error) {
+  AIO_ASSERT(code > AIO_OK && code < AIO_ERROR_COUNT);
   if (!handle__fail_state(h)) return;
   h->error = -code;
   h->os_error = os_error;

@@ -1,11 +1,16 @@
 /*
- * internal.h - what the common code and the two backends share.
+ * internal.h - what the common code and the two backends share
+ * (docs/DESIGN.md, "Layers" and "The backend interface").
  *
- * The common layer (api.c, loop.c, table.c, records.c, sendq.c) validates
- * ids and arguments, owns the record buffer, the receive arena and the list
- * of handles with work pending. A backend (unix/ or win/) implements the
- * backend_* interface below, as Redis's ae_epoll.c / ae_kqueue.c implement
- * ae's: one small set of verbs, no knowledge of JS.
+ * The common layer (api.c, loop.c, handle.c, stream.c, table.c,
+ * records.c, sendq.c, net.c) validates ids and arguments, owns the record
+ * buffer, the receive arena, the list of handles with work pending, every
+ * handle's state machines and the byte-stream turn. A backend (unix/ or
+ * win/) implements the backend_* interface below. It is not a small
+ * readiness API like Redis's ae (create / add / delete / poll): a
+ * completion backend (IOCP) owns the operations in flight, so the
+ * interface is the set of things a handle can do, thirty verbs in six
+ * groups, and no knowledge of JS.
  */
 #ifndef AIO_INTERNAL_H
 #define AIO_INTERNAL_H
@@ -16,7 +21,26 @@
 #include "../include/aio.h"
 #include "platform.h"
 
-/* One-line error returns (wepoll style). */
+/* The error idiom (docs/DESIGN.md, "The error idiom"), for every function
+ * in native/, exported or internal:
+ *  - A function that can fail returns int32_t: >= 0 is success (0, a
+ *    count, an id), < 0 a negated enum aio_error. Never a raw OS error,
+ *    never a positive code. (Predicates return int 0/1; they cannot fail.)
+ *  - A library error held in a variable or handed to a function is typed
+ *    enum aio_error (positive): what the tables of errors.c return and
+ *    loop_fail / handle_fail take. It is negated only where it leaves: a
+ *    return value, a record's status, h->error.
+ *  - The OS error behind a failure (errno, a Win32 or Winsock value) is an
+ *    int32_t named os_error, kept beside the code: in the loop by
+ *    loop_fail for a call from JS (aio_loop_os_error), in the record for a
+ *    failure found in dispatch, in an int32_t *os_error out-parameter
+ *    where there is no loop. Inside the IOCP backend a Win32 value may
+ *    travel as a DWORD (the return of a static helper that wraps one OS
+ *    call); it becomes a library error before it leaves the file.
+ *  - OS values become library errors in <backend>/errors.c only.
+ *  - The one-line forms: RETURN_IF for refused arguments (no OS error),
+ *    return loop_fail(...) / unix_fail / win_fail for an OS failure of a
+ *    call from JS, return error_out(...) where there is no loop. */
 #define RETURN_ERROR(code) return -(int32_t)(code)
 #define RETURN_IF(cond, code) \
   do {                        \
@@ -91,7 +115,8 @@ typedef enum shut_state {
 } shut_state;
 
 /* The send queue: native copies of accepted bytes, in order, so the kernel
- * never holds a JS buffer (design-lessons rule 2). */
+ * never holds a JS buffer (docs/DESIGN.md, rule "The kernel never holds JS
+ * memory"). */
 typedef struct sendq_chunk {
   struct sendq_chunk *next;
   uint32_t start; /* first unsent byte */
@@ -151,7 +176,7 @@ struct aio_loop {
 };
 
 /* table.c */
-int table_init(handle_table *t);
+int32_t table_init(handle_table *t);
 void table_free(handle_table *t);
 int32_t table_insert(handle_table *t, aio_handle *h); /* id, or -error */
 aio_handle *table_get(const handle_table *t, aio_id id);
@@ -168,7 +193,7 @@ void records_push_data(aio_loop *loop, const aio_handle *h, uint32_t len);
 void records_push_handle(aio_loop *loop, const aio_handle *h, uint64_t os);
 
 /* sendq.c */
-int sendq_append(sendq *q, const uint8_t *data, uint32_t len);
+int32_t sendq_append(sendq *q, const uint8_t *data, uint32_t len);
 void sendq_consume(sendq *q, uint64_t n);
 void sendq_clear(sendq *q);
 /* Fills up to max (pointer, length) pairs from the head; returns the count. */
@@ -177,7 +202,11 @@ int sendq_peek(const sendq *q, const uint8_t **bufs, uint32_t *lens, int max);
 /* loop.c (common) */
 void loop_pend(aio_loop *loop, aio_handle *h);
 void loop_unpend(aio_loop *loop, aio_handle *h);
-int32_t loop_fail(aio_loop *loop, int32_t code, int32_t os_error);
+/* Keeps os_error for aio_loop_os_error; returns -code. */
+int32_t loop_fail(aio_loop *loop, enum aio_error code, int32_t os_error);
+/* Where no loop exists: stores os_error in *out and returns its negated
+ * library code (error_from_os). */
+int32_t error_out(int32_t os_error, int32_t *out);
 
 /* handle.c: a handle's life and the transitions of its state machines
  * (the enums above). */
@@ -192,7 +221,7 @@ int handle_closing(const aio_handle *h); /* CLOSING or FAILED_CLOSING */
 void handle_close_begin(aio_handle *h);
 /* The stream failed: OPEN -> FAILED, CLOSING -> FAILED_CLOSING; ERROR
  * (code: a positive aio_error) goes out in the next turn. First one wins. */
-void handle_fail(aio_handle *h, int32_t code, int32_t os_error);
+void handle_fail(aio_handle *h, enum aio_error code, int32_t os_error);
 int handle_connecting(const aio_handle *h); /* IN_FLIGHT or DONE */
 void handle_connect_begin(aio_handle *h);   /* NONE -> IN_FLIGHT */
 void handle_connect_known(aio_handle *h);   /* IN_FLIGHT -> DONE */
@@ -205,60 +234,79 @@ void handle_shut_done(aio_handle *h);       /* -> DONE (FIN sent) */
 /* Reports the bytes written since the last report, if any. */
 void handle_report_written(aio_handle *h);
 
-/* The backend interface: one implementation in unix/, one in win/. */
-int backend_loop_init(aio_loop *loop, int32_t *os_error);
+/* The backend interface: one implementation in unix/, one in win/.
+ * Every verb runs on the loop's JS thread, except backend_loop_wait (and
+ * backend_loop_wake, backend_resolve), which may run on another thread and
+ * touch no handle. Errors follow the idiom above. */
+
+/* 1. The loop (6): the OS wait object and the raw entries it yields. */
+int32_t backend_loop_init(aio_loop *loop, int32_t *os_error);
+/* Drains the operations of released handles (IOCP), then frees. */
 void backend_loop_free(aio_loop *loop);
+/* Blocks up to timeout_ms and stores raw entries only; their count. */
 int32_t backend_loop_wait(aio_loop *loop, int32_t timeout_ms);
 int32_t backend_loop_wake(aio_loop *loop);
 /* A monotonic clock in microseconds, cheap enough to read in a spin. */
 uint64_t backend_clock_us(void);
 /* Turns the harvested raw entries into handle flags + pending entries. */
 void backend_loop_harvest(aio_loop *loop);
+
+/* 2. Any handle (6, with backend_socket in net.h), dispatched by kind
+ * inside the backend. */
 /* Does the pending work of one handle, writing records; returns nonzero
  * when the handle still has work (its read budget or the arena ran out). */
 int backend_process(aio_loop *loop, aio_handle *h);
+/* Closes at once: AIO_CLOSE_ABORT or AIO_CLOSE_NOW (a graceful close of a
+ * stream is stream.c's; of a listener, api.c passes AIO_CLOSE_NOW). */
 int32_t backend_close(aio_loop *loop, aio_handle *h, int32_t mode);
+/* JS resumed reading (streams) or accepting (listeners). */
 int32_t backend_read_start(aio_loop *loop, aio_handle *h);
 int32_t backend_read_stop(aio_loop *loop, aio_handle *h);
+/* Takes len bytes; returns how many the OS took at once. */
 int32_t backend_send(aio_loop *loop, aio_handle *h, const uint8_t *data,
                      uint32_t len);
+/* (backend_socket, the socket behind aio_address, is declared in net.h.) */
+
+/* 3. The stream verbs (7) that stream_process drives. */
+/* Whether the outcome of a connect in flight is known. */
+int backend_stream_connect_done(aio_handle *h);
+/* Reports the outcome: handle_connect_report (CONNECTED). */
+void backend_stream_connected(aio_loop *loop, aio_handle *h);
+/* Whether the queue may move now (the OS can take more / nothing in flight). */
+int backend_stream_can_flush(aio_handle *h);
+/* Moves what the OS takes of the queue; bytes taken go to h->written.
+ * 0, or a negated code with the OS error in *os_error. */
+int32_t backend_stream_flush(aio_handle *h, int32_t *os_error);
+/* Sends FIN (sockets; pipes have no half-close). As above. */
+int32_t backend_stream_shutdown(aio_handle *h, int32_t *os_error);
+/* Drops unread input, so that closing does not turn into an RST. */
+void backend_stream_discard_unread(aio_handle *h);
+/* Reads what is waiting (or starts waiting for it); nonzero: more may wait. */
+int backend_stream_read(aio_loop *loop, aio_handle *h);
+
+/* 4. TCP (4) and 5. pipes (4): making handles. Each returns an id. */
 int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
                            int32_t backlog, int32_t flags, int32_t accepts);
 int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
                             int32_t flags);
 int32_t backend_tcp_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags);
 int32_t backend_tcp_nodelay(aio_loop *loop, aio_handle *h, int32_t on);
-int32_t backend_os_close(uint64_t os_handle, int32_t kind);
-int32_t backend_resolve(const char *host, int32_t family, aio_addr *out,
-                        int32_t cap, int32_t *os_error);
 int32_t backend_pipe_pair(uint64_t *out, int32_t *os_error);
 int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags);
 int32_t backend_pipe_listen(aio_loop *loop, const char *path,
                             int32_t backlog, int32_t flags);
 int32_t backend_pipe_connect(aio_loop *loop, const char *path);
 
+/* 6. No loop (3): OS handles nobody owns, names, and the error table. */
+int32_t backend_os_close(uint64_t os_handle, int32_t kind);
+int32_t backend_resolve(const char *host, int32_t family, aio_addr *out,
+                        int32_t cap, int32_t *os_error);
+/* errors.c of each backend: the egress point where OS errors become
+ * library errors (the general table; errors.c has the few mappings that
+ * depend on the call as well, such as EPERM from epoll_ctl). */
+enum aio_error error_from_os(int32_t os_error);
+
 /* stream.c (common): one dispatch turn of a stream handle. */
 int stream_process(aio_loop *loop, aio_handle *h);
-
-/* The stream verbs each backend supplies for stream_process. OS errors are
- * returned raw (0 = none) and mapped by error_from_os. */
-/* Whether the outcome of a connect in flight is known. */
-int backend_stream_connect_done(aio_handle *h);
-/* Reports AIO_REC_CONNECTED; a failure sets H_FAILED. */
-void backend_stream_connected(aio_loop *loop, aio_handle *h);
-/* Whether the queue may move now (the OS can take more / nothing in flight). */
-int backend_stream_can_flush(aio_handle *h);
-/* Moves what the OS takes of the queue; bytes taken go to h->written. */
-int32_t backend_stream_flush(aio_handle *h);
-/* Sends FIN (sets H_SHUT_DONE). */
-int32_t backend_stream_shutdown(aio_handle *h);
-/* Drops unread input, so that closing does not turn into an RST. */
-void backend_stream_discard_unread(aio_handle *h);
-/* Reads what is waiting (or starts waiting for it); nonzero: more may wait. */
-int backend_stream_read(aio_loop *loop, aio_handle *h);
-
-/* errors.c of each backend: the egress point where OS errors become
- * library errors. Returns a positive aio_error. */
-int32_t error_from_os(int32_t os_error);
 
 #endif /* AIO_INTERNAL_H */

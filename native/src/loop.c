@@ -19,11 +19,12 @@ AIO_EXPORT aio_loop *aio_loop_new(int32_t *err_out) {
     loop->records = calloc(RECORD_CAPACITY, sizeof *loop->records);
     loop->arena = malloc(ARENA_SIZE);
     if (loop->records && loop->arena && table_init(&loop->table) == 0) {
-      int r = backend_loop_init(loop, &os_error);
+      int32_t r = backend_loop_init(loop, &os_error);
       if (r == 0) {
         if (err_out) err_out[0] = err_out[1] = 0;
         return loop;
       }
+      /* err_out is the ABI's [code, os_error]: the code positive. */
       code = -r;
     }
     table_free(&loop->table);
@@ -156,7 +157,13 @@ void loop_unpend(aio_loop *loop, aio_handle *h) {
   h->pending_next = h->pending_prev = NULL;
 }
 
-int32_t loop_fail(aio_loop *loop, int32_t code, int32_t os_error) {
+int32_t loop_fail(aio_loop *loop, enum aio_error code, int32_t os_error) {
+  AIO_ASSERT(code > AIO_OK && code < AIO_ERROR_COUNT);
   loop->os_error = os_error;
-  return -code;
+  return -(int32_t)code;
+}
+
+int32_t error_out(int32_t os_error, int32_t *out) {
+  *out = os_error;
+  return -(int32_t)error_from_os(os_error);
 }

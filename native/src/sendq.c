@@ -11,7 +11,7 @@
  * tiny writes costs few allocations and few iovecs. */
 #define SENDQ_MIN_CHUNK (16 * 1024u)
 
-int sendq_append(sendq *q, const uint8_t *data, uint32_t len) {
+int32_t sendq_append(sendq *q, const uint8_t *data, uint32_t len) {
   sendq_chunk *c = q->tail;
   uint32_t cap;
 

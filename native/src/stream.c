@@ -27,8 +27,9 @@ int stream_process(aio_loop *loop, aio_handle *h) {
     backend_stream_connected(loop, h);
   }
   if (!handle_failed(h) && h->queue.bytes > 0 && backend_stream_can_flush(h)) {
-    int32_t e = backend_stream_flush(h);
-    if (e) handle_fail(h, error_from_os(e), e);
+    int32_t os_error = 0;
+    int32_t r = backend_stream_flush(h, &os_error);
+    if (r < 0) handle_fail(h, (enum aio_error)-r, os_error);
   }
   handle_report_written(h);
   if (handle_failed(h)) {
@@ -45,19 +46,20 @@ int stream_process(aio_loop *loop, aio_handle *h) {
    * their write completed), so an empty queue means nothing in flight. */
   if (h->queue.bytes == 0 && h->shut == SHUT_REQUESTED &&
       h->life == LIFE_OPEN) {
-    int32_t e = backend_stream_shutdown(h);
+    int32_t os_error = 0;
+    int32_t r = backend_stream_shutdown(h, &os_error);
     handle_shut_done(h);
-    records_push(loop, h, AIO_REC_SHUTDOWN, e ? -error_from_os(e) : 0, e);
+    records_push(loop, h, AIO_REC_SHUTDOWN, r, os_error);
   }
   if (h->life == LIFE_CLOSING && h->queue.bytes == 0) {
-    int32_t e = 0;
+    int32_t os_error = 0, r = 0;
     if (h->shut != SHUT_DONE) {
-      e = backend_stream_shutdown(h);
+      r = backend_stream_shutdown(h, &os_error);
       handle_shut_done(h);
     }
     backend_stream_discard_unread(h);
     /* CLOSED carries the id, so it goes out before the id is released. */
-    records_push(loop, h, AIO_REC_CLOSED, e ? -error_from_os(e) : 0, e);
+    records_push(loop, h, AIO_REC_CLOSED, r, os_error);
     backend_close(loop, h, AIO_CLOSE_NOW);
     return 0;
   }

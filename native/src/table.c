@@ -4,7 +4,8 @@
  * JS never sees an fd, SOCKET or HANDLE as a key: the OS reuses those at
  * once after close. An id is a slot index plus the slot's generation, and
  * the generation moves on when the slot is released, so a stale id finds a
- * different generation and a forged one finds nothing (design-lessons 5).
+ * different generation and a forged one finds nothing (docs/DESIGN.md,
+ * rule "Ids, never OS handles").
  */
 #include <string.h>
 
@@ -12,7 +13,7 @@
 
 #define TABLE_INITIAL_CAP 64u
 
-static int table__grow(handle_table *t) {
+static int32_t table__grow(handle_table *t) {
   uint32_t cap = t->cap ? t->cap * 2 : TABLE_INITIAL_CAP;
   aio_handle **slots;
   uint16_t *gens;
@@ -41,7 +42,7 @@ static int table__grow(handle_table *t) {
   return 0;
 }
 
-int table_init(handle_table *t) {
+int32_t table_init(handle_table *t) {
   memset(t, 0, sizeof *t);
   return table__grow(t);
 }
@@ -56,7 +57,7 @@ void table_free(handle_table *t) {
 int32_t table_insert(handle_table *t, aio_handle *h) {
   uint32_t index;
   if (t->free_count == 0) {
-    int r = table__grow(t);
+    int32_t r = table__grow(t);
     if (r < 0) return r;
   }
   index = t->free_list[--t->free_count];

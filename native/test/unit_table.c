@@ -85,7 +85,8 @@ static void table_generation_wraps_and_never_becomes_zero(void) {
   /* The same slot comes back each time: the lowest free index. */
   for (i = 0; i < 3 * ID_GEN_MASK; i++) {
     table_insert(&t, &a);
-    ok &= (a.id >> ID_INDEX_BITS) != 0 && (a.id >> ID_INDEX_BITS) <= ID_GEN_MASK;
+    uint32_t gen = a.id >> ID_INDEX_BITS;
+    ok &= gen != 0 && gen <= ID_GEN_MASK;
     table_remove(&t, &a);
   }
   CHECK(ok);

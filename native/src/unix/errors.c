@@ -1,13 +1,17 @@
 /*
- * errors.c - egress point: errno values become library errors here and
- * nowhere else.
+ * errors.c - egress point: errno values (and getaddrinfo's EAI codes)
+ * become library errors here and nowhere else (docs/DESIGN.md, "The error
+ * idiom"): the general table, then the few mappings that depend on which
+ * call failed.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <netdb.h>
 #include <unistd.h>
 
 #include "unix.h"
 
-int32_t error_from_os(int32_t e) {
+enum aio_error error_from_os(int32_t e) {
   switch (e) {
     case 0: return AIO_OK;
     case EINVAL: return AIO_EINVAL;
@@ -44,4 +48,37 @@ int32_t unix_fail(aio_loop *loop, int err) {
 int32_t unix_fail_fd(aio_loop *loop, int fd, int err) {
   if (fd >= 0) close(fd);
   return unix_fail(loop, err);
+}
+
+enum aio_error unix_error_register(int e) {
+  /* epoll refuses files it cannot poll (regular files, /dev/null) with
+   * EPERM: a kind of fd this library does not support, not a missing
+   * permission. */
+  return e == EPERM ? AIO_ENOTSUP : error_from_os(e);
+}
+
+enum aio_error unix_error_pipe_connect(int e) {
+  /* A full backlog of a Unix socket: the server is busy, as
+   * ERROR_PIPE_BUSY on Windows; JS retries. */
+  return e == EAGAIN ? AIO_EBUSY : error_from_os(e);
+}
+
+int32_t unix_resolve_fail(int eai, int32_t *os_error) {
+  enum aio_error code;
+  if (eai == EAI_SYSTEM) return error_out(errno, os_error);
+  switch (eai) {
+    case EAI_NONAME:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+      code = AIO_ENOTFOUND;
+      break;
+    case EAI_AGAIN: code = AIO_EAGAIN; break;
+    case EAI_FAMILY: code = AIO_EAFNOSUPPORT; break;
+    case EAI_MEMORY: code = AIO_ENOMEM; break;
+    default: code = AIO_ENOTFOUND; break;
+  }
+  /* The EAI value is what the OS said: it goes out as the os_error. */
+  *os_error = eai;
+  return -(int32_t)code;
 }

@@ -3,8 +3,8 @@
  * parked wait, and the raw entries the wait harvested.
  *
  * Every fd is registered once, edge-triggered, for both directions
- * (design-lessons rule 15): pausing, resuming and queueing writes never
- * touch epoll. The flags a handle keeps (H_READABLE, H_WRITABLE) remember
+ * (docs/DESIGN.md, rule "One registration per fd"): pausing, resuming and
+ * queueing writes never touch epoll. The flags a handle keeps (H_READABLE, H_WRITABLE) remember
  * an edge until the work it announced is done.
  */
 #define _GNU_SOURCE
@@ -29,7 +29,7 @@ struct backend_loop {
 
 AIO_EXPORT int32_t aio_backend(void) { return AIO_BACKEND_EPOLL; }
 
-int backend_loop_init(aio_loop *loop, int32_t *os_error) {
+int32_t backend_loop_init(aio_loop *loop, int32_t *os_error) {
   struct epoll_event ev;
   backend_loop *b = calloc(1, sizeof *b);
   if (!b) return -AIO_ENOMEM;
@@ -43,8 +43,7 @@ int backend_loop_init(aio_loop *loop, int32_t *os_error) {
     if (b->epfd >= 0) close(b->epfd);
     if (b->wakefd >= 0) close(b->wakefd);
     free(b);
-    *os_error = e;
-    return -error_from_os(e);
+    return error_out(e, os_error);
   }
   loop->backend = b;
   return 0;
@@ -66,7 +65,8 @@ int32_t backend_loop_wait(aio_loop *loop, int32_t timeout_ms) {
   n = epoll_wait(b->epfd, b->raw, RAW_CAPACITY, timeout_ms < 0 ? -1 : timeout_ms);
   if (n < 0) {
     if (errno == EINTR) return 0;
-    return -error_from_os(errno);
+    /* On the wait's thread: the loop is not written (no os_error). */
+    return -(int32_t)error_from_os(errno);
   }
   b->raw_count = n;
   return n;
@@ -81,8 +81,9 @@ uint64_t backend_clock_us(void) {
 
 int32_t backend_loop_wake(aio_loop *loop) {
   uint64_t one = 1;
+  /* Any thread may wake: the loop is not written (no os_error). */
   if (write(loop->backend->wakefd, &one, sizeof one) < 0 && errno != EAGAIN)
-    return -error_from_os(errno);
+    return -(int32_t)error_from_os(errno);
   return 0;
 }
 
@@ -113,12 +114,15 @@ void backend_loop_harvest(aio_loop *loop) {
   b->raw_count = 0;
 }
 
-int unix_register(aio_loop *loop, unix_handle *u, uint32_t events) {
+int32_t unix_register(aio_loop *loop, unix_handle *u, uint32_t events,
+                      int32_t *os_error) {
   struct epoll_event ev;
   ev.events = events | EPOLLET;
   ev.data.u64 = u->base.id;
-  if (epoll_ctl(loop->backend->epfd, EPOLL_CTL_ADD, u->fd, &ev) < 0)
-    return errno;
+  if (epoll_ctl(loop->backend->epfd, EPOLL_CTL_ADD, u->fd, &ev) < 0) {
+    *os_error = errno;
+    return -(int32_t)unix_error_register(errno);
+  }
   return 0;
 }
 

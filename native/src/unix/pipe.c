@@ -15,10 +15,7 @@
 
 int32_t backend_pipe_pair(uint64_t *out, int32_t *os_error) {
   int fds[2];
-  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
-    *os_error = errno;
-    return -error_from_os(errno);
-  }
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return error_out(errno, os_error);
   out[0] = (uint64_t)fds[0];
   out[1] = (uint64_t)fds[1];
   return 0;
@@ -44,7 +41,7 @@ int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
   return r;
 }
 
-static int pipe__sockaddr(const char *path, struct sockaddr_un *sa,
+static int32_t pipe__sockaddr(const char *path, struct sockaddr_un *sa,
                           socklen_t *len) {
   size_t n = strlen(path);
   if (n >= sizeof sa->sun_path) return -AIO_ENAMETOOLONG;
@@ -78,7 +75,7 @@ int32_t backend_pipe_listen(aio_loop *loop, const char *path,
   int32_t id;
   AIO_UNUSED(flags);
   r = pipe__sockaddr(path, &sa, &len);
-  if (r < 0) return loop_fail(loop, -r, 0);
+  if (r < 0) return loop_fail(loop, (enum aio_error)-r, 0);
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return unix_fail(loop, errno);
   /* Linux creates the socket file with the socket inode's mode: set it
@@ -112,16 +109,13 @@ int32_t backend_pipe_connect(aio_loop *loop, const char *path) {
   unix_handle *u;
   int32_t id;
   r = pipe__sockaddr(path, &sa, &len);
-  if (r < 0) return loop_fail(loop, -r, 0);
+  if (r < 0) return loop_fail(loop, (enum aio_error)-r, 0);
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return unix_fail(loop, errno);
   if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
-    /* A full backlog: the server is busy, as ERROR_PIPE_BUSY on Windows. */
-    if (errno == EAGAIN) {
-      close(fd);
-      return loop_fail(loop, AIO_EBUSY, EAGAIN);
-    }
-    return unix_fail_fd(loop, fd, errno);
+    int e = errno;
+    close(fd);
+    return loop_fail(loop, unix_error_pipe_connect(e), e);
   }
   id = unix_handle_wrap(loop, fd, KIND_PIPE,
                         H_READ_END | H_WRITE_END | H_WRITABLE, &u);

@@ -3,7 +3,6 @@
  * and it runs on a pool thread; it touches no loop.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -11,20 +10,6 @@
 
 #include "../net.h"
 #include "unix.h"
-
-static int32_t resolve__error(int eai) {
-  switch (eai) {
-    case EAI_NONAME:
-#ifdef EAI_NODATA
-    case EAI_NODATA:
-#endif
-      return AIO_ENOTFOUND;
-    case EAI_AGAIN: return AIO_EAGAIN;
-    case EAI_FAMILY: return AIO_EAFNOSUPPORT;
-    case EAI_MEMORY: return AIO_ENOMEM;
-    default: return AIO_ENOTFOUND;
-  }
-}
 
 int32_t backend_resolve(const char *host, int32_t family, aio_addr *out,
                         int32_t cap, int32_t *os_error) {
@@ -42,10 +27,7 @@ int32_t backend_resolve(const char *host, int32_t family, aio_addr *out,
     hints.ai_flags = 0;
     r = getaddrinfo(host, NULL, &hints, &res);
   }
-  if (r != 0) {
-    *os_error = r == EAI_SYSTEM ? errno : r;
-    return r == EAI_SYSTEM ? -error_from_os(errno) : -resolve__error(r);
-  }
+  if (r != 0) return unix_resolve_fail(r, os_error);
   for (ai = res; ai && n < cap; ai = ai->ai_next)
     n = addrlist_add(out, n, cap, ai->ai_addr);
   freeaddrinfo(res);

@@ -35,7 +35,7 @@ static int32_t stream__handle_new(aio_loop *loop, int fd, handle_kind kind,
                                uint32_t flags, int adopt, unix_handle **out) {
   int fl = 0, fdfl = 0;
   unix_handle *u;
-  int e;
+  int32_t r, os_error = 0;
   if (adopt) {
     fl = fcntl(fd, F_GETFL);
     fdfl = fcntl(fd, F_GETFD);
@@ -45,26 +45,24 @@ static int32_t stream__handle_new(aio_loop *loop, int fd, handle_kind kind,
   if (!u) return loop_fail(loop, AIO_ENOMEM, ENOMEM);
   u->fd = fd;
   u->base.flags |= flags;
-  e = unix_register(loop, u, kind == KIND_LISTENER
-                                 ? EPOLLIN
-                                 : EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+  r = unix_register(loop, u,
+                    kind == KIND_LISTENER ? EPOLLIN
+                                          : EPOLLIN | EPOLLOUT | EPOLLRDHUP,
+                    &os_error);
   /* Accepted sockets have both flags already: no call for them. */
-  if (!e && adopt &&
+  if (r == 0 && adopt &&
       ((!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) ||
        (!(fdfl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0))) {
-    e = errno;
+    os_error = errno;
+    r = -(int32_t)error_from_os(os_error);
     unix_unregister(loop, u);
     fcntl(fd, F_SETFL, fl);
     fcntl(fd, F_SETFD, fdfl);
   }
-  if (e) {
+  if (r < 0) {
     u->fd = -1; /* handle_destroy must not close it */
     handle_destroy(&u->base);
-    /* epoll refuses files it cannot poll (regular files, /dev/null) with
-     * EPERM: a kind of fd this library does not support, not a missing
-     * permission. */
-    if (e == EPERM) return loop_fail(loop, AIO_ENOTSUP, e);
-    return unix_fail(loop, e);
+    return loop_fail(loop, (enum aio_error)-r, os_error);
   }
   if (out) *out = u;
   return (int32_t)u->base.id;
@@ -82,8 +80,8 @@ int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
   return r;
 }
 
-/* Returns 0 when the queue is empty or the kernel is full, else the errno. */
-int32_t backend_stream_flush(aio_handle *h) {
+/* 0 when the queue is empty or the kernel is full, else the failure. */
+int32_t backend_stream_flush(aio_handle *h, int32_t *os_error) {
   unix_handle *u = (unix_handle *)h;
   while (h->queue.bytes > 0) {
     struct iovec iov[IOV_BATCH];
@@ -102,7 +100,7 @@ int32_t backend_stream_flush(aio_handle *h) {
         h->flags &= ~(uint32_t)H_WRITABLE;
         return 0;
       }
-      return errno;
+      return error_out(errno, os_error);
     }
     sendq_consume(&h->queue, (uint64_t)w);
     h->written += (uint64_t)w;
@@ -121,10 +119,10 @@ void backend_stream_discard_unread(aio_handle *h) {
   }
 }
 
-int32_t backend_stream_shutdown(aio_handle *h) {
+int32_t backend_stream_shutdown(aio_handle *h, int32_t *os_error) {
   unix_handle *u = (unix_handle *)h;
   if (u->is_socket && shutdown(u->fd, SHUT_WR) < 0 && errno != ENOTCONN)
-    return errno;
+    return error_out(errno, os_error);
   return 0;
 }
 
@@ -165,7 +163,7 @@ void backend_stream_connected(aio_loop *loop, aio_handle *h) {
   AIO_UNUSED(loop);
   if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
   /* The CONNECTED record carries a failure; JS closes the handle. */
-  handle_connect_report(h, err ? -error_from_os(err) : 0, err);
+  handle_connect_report(h, err ? -(int32_t)error_from_os(err) : 0, err);
 }
 
 int32_t unix_stream_close(aio_loop *loop, unix_handle *u, int32_t mode) {
@@ -258,6 +256,6 @@ int backend_socket(const aio_handle *h, net_socket *out) {
 int32_t backend_os_close(uint64_t os_handle, int32_t kind) {
   AIO_UNUSED(kind);
   if (os_handle > INT32_MAX) return -AIO_EBADF;
-  if (close((int)os_handle) < 0) return -error_from_os(errno);
+  if (close((int)os_handle) < 0) return -(int32_t)error_from_os(errno);
   return 0;
 }

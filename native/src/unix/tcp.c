@@ -29,7 +29,8 @@ int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
   AIO_UNUSED(accepts); /* accept4 needs no outstanding requests */
   if (fd < 0) return unix_fail(loop, errno);
   /* Linux: SO_REUSEADDR only lets a new listener bind past TIME_WAIT; it
-   * does not let two listeners share a port (design-lessons rule 11). */
+   * does not let two listeners share a port (docs/DESIGN.md, rule "Bind
+   * without letting others take the port"). */
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
     return unix_fail_fd(loop, fd, errno);
   if (addr->family == 6) {
@@ -124,8 +125,8 @@ int unix_listener_process(aio_loop *loop, unix_handle *u) {
          * the connections that could not be accepted are still queued,
          * and the edge that announced them will not come again. */
         h->flags &= ~(uint32_t)H_READING;
-        records_push(loop, h, AIO_REC_ACCEPT_ERROR, -error_from_os(errno),
-                     errno);
+        records_push(loop, h, AIO_REC_ACCEPT_ERROR,
+                     -(int32_t)error_from_os(errno), errno);
         return 0;
     }
   }

@@ -14,7 +14,9 @@ typedef struct unix_handle {
 } unix_handle;
 
 /* loop.c */
-int unix_register(aio_loop *loop, unix_handle *u, uint32_t events);
+/* Adds the fd to the epoll set; 0, or a negated code with *os_error. */
+int32_t unix_register(aio_loop *loop, unix_handle *u, uint32_t events,
+                      int32_t *os_error);
 void unix_unregister(aio_loop *loop, unix_handle *u);
 /* tcp.c */
 int unix_listener_process(aio_loop *loop, unix_handle *u);
@@ -33,5 +35,10 @@ int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
 int32_t unix_fail(aio_loop *loop, int err);
 /* The same after closing fd (a socket of the call that failed). */
 int32_t unix_fail_fd(aio_loop *loop, int fd, int err);
+/* The mappings that depend on the call (positive codes). */
+enum aio_error unix_error_register(int err); /* epoll_ctl */
+enum aio_error unix_error_pipe_connect(int err); /* connect(AF_UNIX) */
+/* A getaddrinfo failure: negated code, *os_error set. */
+int32_t unix_resolve_fail(int eai, int32_t *os_error);
 
 #endif /* AIO_UNIX_H */

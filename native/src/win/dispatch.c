@@ -47,10 +47,10 @@ int32_t backend_os_close(uint64_t os_handle, int32_t kind) {
     if (r < 0) return r;
     /* Never CloseHandle on a SOCKET. */
     if (closesocket((SOCKET)os_handle) != 0)
-      return -error_from_os(WSAGetLastError());
+      return -(int32_t)error_from_os(WSAGetLastError());
     return 0;
   }
   if (!CloseHandle((HANDLE)(uintptr_t)os_handle))
-    return -error_from_os((int32_t)GetLastError());
+    return -(int32_t)error_from_os((int32_t)GetLastError());
   return 0;
 }

@@ -3,11 +3,13 @@
  * errors here and nowhere else. Completed operations carry an NTSTATUS,
  * which loop.c turns into a Win32 value first (RtlNtStatusToDosError), so
  * both spellings of one failure appear below (WSAECONNREFUSED from a start
- * call, ERROR_CONNECTION_REFUSED from a completion).
+ * call, ERROR_CONNECTION_REFUSED from a completion). After the general
+ * table come the mappings that depend on which call failed
+ * (docs/DESIGN.md, "The error idiom").
  */
 #include "win.h"
 
-int32_t error_from_os(int32_t e) {
+enum aio_error error_from_os(int32_t e) {
   switch (e) {
     case 0: return AIO_OK;
     case ERROR_INVALID_PARAMETER: case WSAEINVAL: case WSAEFAULT:
@@ -63,9 +65,40 @@ int32_t win_fail(aio_loop *loop, DWORD err) {
   return loop_fail(loop, error_from_os((int32_t)err), (int32_t)err);
 }
 
-int32_t win_error_read(DWORD err) {
-  int32_t code = error_from_os((int32_t)err);
+enum aio_error win_error_read(DWORD err) {
+  /* An aborted connection is a reset one, for reads. */
+  enum aio_error code = error_from_os((int32_t)err);
   return code == AIO_ECONNABORTED ? AIO_ECONNRESET : code;
+}
+
+enum aio_error win_error_resolve(int err) {
+  switch (err) {
+    case WSAHOST_NOT_FOUND:
+    case WSANO_DATA:
+    case WSANO_RECOVERY:
+      return AIO_ENOTFOUND;
+    case WSATRY_AGAIN: return AIO_EAGAIN;
+    default: return error_from_os(err);
+  }
+}
+
+enum aio_error win_error_name(DWORD err) {
+  /* A name that did not convert to UTF-16: too long, or not UTF-8. */
+  return err == ERROR_INSUFFICIENT_BUFFER ? AIO_ENAMETOOLONG : AIO_EINVAL;
+}
+
+enum aio_error win_error_associate(DWORD err) {
+  /* A handle belongs to one port for life: this loop's (it was adopted
+   * already) or another's. Either way it is someone else's. */
+  if (err == ERROR_INVALID_PARAMETER) return AIO_EEXIST;
+  return error_from_os((int32_t)err);
+}
+
+enum aio_error win_error_pipe_listen(DWORD err) {
+  /* A refused first instance: someone serves the name already. */
+  if (err == ERROR_ACCESS_DENIED || err == ERROR_PIPE_BUSY)
+    return AIO_EADDRINUSE;
+  return error_from_os((int32_t)err);
 }
 
 int win_is_cancel(DWORD err) {

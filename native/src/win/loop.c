@@ -2,7 +2,8 @@
  * loop.c - the IOCP half of a loop: one completion port, the raw entries a
  * wait harvested, and the walk that turns them into handle state.
  *
- * Threads (design-lessons rule 3): backend_loop_wait may run on a pool
+ * Threads (docs/DESIGN.md, rule "The waiting thread only harvests"):
+ * backend_loop_wait may run on a pool
  * thread; it only fills entries[] and count and touches no handle. The
  * harvest, every start call and every close run on the loop's JS thread,
  * so the handles need no lock.
@@ -43,11 +44,10 @@ int32_t win_startup(int32_t *os_error) {
   int r = 0;
   if (InitOnceExecuteOnce(&loop__once, loop__startup, &r, NULL)) return 0;
   if (r == 0) r = (int)GetLastError();
-  *os_error = r;
-  return -error_from_os(r);
+  return error_out(r, os_error);
 }
 
-int backend_loop_init(aio_loop *loop, int32_t *os_error) {
+int32_t backend_loop_init(aio_loop *loop, int32_t *os_error) {
   backend_loop *b;
   int32_t r = win_startup(os_error);
   if (r < 0) return r;
@@ -58,8 +58,7 @@ int backend_loop_init(aio_loop *loop, int32_t *os_error) {
   if (!b->port) {
     DWORD e = GetLastError();
     free(b);
-    *os_error = (int32_t)e;
-    return -error_from_os((int32_t)e);
+    return error_out((int32_t)e, os_error);
   }
   loop->backend = b;
   return 0;
@@ -76,7 +75,8 @@ int32_t backend_loop_wait(aio_loop *loop, int32_t timeout_ms) {
                                    FALSE)) {
     DWORD e = GetLastError();
     if (e == WAIT_TIMEOUT) return 0;
-    return -error_from_os((int32_t)e);
+    /* On the wait's thread: the loop is not written (no os_error). */
+    return -(int32_t)error_from_os((int32_t)e);
   }
   b->count = n;
   return (int32_t)n;
@@ -94,14 +94,15 @@ uint64_t backend_clock_us(void) {
 int32_t backend_loop_wake(aio_loop *loop) {
   /* A NULL OVERLAPPED is never an operation: the harvest skips it. */
   if (!PostQueuedCompletionStatus(loop->backend->port, 0, 0, NULL)) {
-    DWORD e = GetLastError();
-    return loop_fail(loop, error_from_os((int32_t)e), (int32_t)e);
+    /* Any thread may wake: the loop is not written (no os_error). */
+    return -(int32_t)error_from_os((int32_t)GetLastError());
   }
   return 0;
 }
 
 /* The result of a completed operation lives in the OVERLAPPED as an
- * NTSTATUS (rule 7); 0 .. 0x7fffffff are success codes. */
+ * NTSTATUS (docs/DESIGN.md, "The error idiom"); 0 .. 0x7fffffff are
+ * success codes. */
 static DWORD loop__status(const win_op *op) {
   DWORD st = (DWORD)op->ov.Internal;
   if (st < 0x80000000u) return 0;
@@ -143,8 +144,9 @@ void backend_loop_free(aio_loop *loop) {
   ULONGLONG deadline = GetTickCount64() + DRAIN_LIMIT_MS;
   /* Every handle is released by now; the zombies' operations were
    * cancelled, and their packets must be seen before their memory can go
-   * (rule 1). A zombie still draining at the deadline is leaked rather
-   * than freed under the kernel's feet. */
+   * (docs/DESIGN.md, rule "An operation's memory outlives its packet"). A
+   * zombie still draining at the deadline is leaked rather than freed
+   * under the kernel's feet. */
   backend_loop_harvest(loop);
   while (loop->zombies > 0) {
     ULONGLONG now = GetTickCount64();
@@ -161,8 +163,9 @@ void backend_loop_free(aio_loop *loop) {
 DWORD win_associate(aio_loop *loop, HANDLE os) {
   if (CreateIoCompletionPort(os, loop->backend->port, 0, 0) == NULL)
     return GetLastError();
-  /* Rule 6: a start call that succeeds at once queues no packet, so every
-   * start has three outcomes (done now, pending, error). */
+  /* A start call that succeeds at once queues no packet, so every start
+   * has three outcomes: done now, pending, error (docs/DESIGN.md, rule "A
+   * start call has three outcomes"). */
   if (!SetFileCompletionNotificationModes(
           os, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
                   FILE_SKIP_SET_EVENT_ON_HANDLE))
@@ -193,11 +196,7 @@ int32_t win_adopt_associate(aio_loop *loop, HANDLE os) {
   DWORD e;
   if (CreateIoCompletionPort(os, loop->backend->port, 0, 0) == NULL) {
     e = GetLastError();
-    /* A handle belongs to one port for life: this loop's (it was adopted
-     * already) or another's. Either way it is someone else's. */
-    if (e == ERROR_INVALID_PARAMETER)
-      return loop_fail(loop, AIO_EEXIST, (int32_t)e);
-    return win_fail(loop, e);
+    return loop_fail(loop, win_error_associate(e), (int32_t)e);
   }
   if (!SetFileCompletionNotificationModes(
           os, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |

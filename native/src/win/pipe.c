@@ -62,7 +62,8 @@ static WCHAR *pipe__hex(WCHAR *p, const uint8_t *bytes, size_t n) {
 }
 
 /* \\.\pipe\aio-<pid>-<counter>-<128 random bits>: unguessable, so nobody
- * can create the name first or open the pair's server end (rule 14). */
+ * can create the name first or open the pair's server end (docs/DESIGN.md,
+ * rule "Named pipes admit only their owner"). */
 static DWORD pipe__unique_name(WCHAR *name) {
   static volatile LONG counter;
   uint8_t rnd[16];
@@ -145,7 +146,7 @@ static int32_t pipe__wide(const char *path, WCHAR *out, int cap) {
 
 /* --- handed-out instances ------------------------------------------------ */
 
-int win_handed_add(aio_loop *loop, HANDLE h) {
+int32_t win_handed_add(aio_loop *loop, HANDLE h) {
   win_handed *r = win_loop_handed(loop);
   if (r->count == PIPE_HANDED_MAX) {
     /* Handles JS closed without adopting stay here; forget the oldest. */
@@ -189,10 +190,7 @@ int32_t backend_pipe_pair(uint64_t *out, int32_t *os_error) {
   HANDLE server, client;
   DWORD e = pipe__unique_name(name);
   if (!e) e = pipe__sd_init(&sd);
-  if (e) {
-    *os_error = (int32_t)e;
-    return -error_from_os((int32_t)e);
-  }
+  if (e) return error_out((int32_t)e, os_error);
   /* One instance, first of its name: nobody else can serve it. */
   server = CreateNamedPipeW(
       name, PIPE_ACCESS_INBOUND | FILE_FLAG_OVERLAPPED |
@@ -200,11 +198,8 @@ int32_t backend_pipe_pair(uint64_t *out, int32_t *os_error) {
       PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
           PIPE_REJECT_REMOTE_CLIENTS,
       1, 0, WIN_PIPE_BUFFER, 0, &sd.sa);
-  if (server == INVALID_HANDLE_VALUE) {
-    e = GetLastError();
-    *os_error = (int32_t)e;
-    return -error_from_os((int32_t)e);
-  }
+  if (server == INVALID_HANDLE_VALUE)
+    return error_out((int32_t)GetLastError(), os_error);
   client = CreateFileW(name, GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
                        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
                            SECURITY_IDENTIFICATION,
@@ -212,8 +207,7 @@ int32_t backend_pipe_pair(uint64_t *out, int32_t *os_error) {
   if (client == INVALID_HANDLE_VALUE) {
     e = GetLastError();
     CloseHandle(server);
-    *os_error = (int32_t)e;
-    return -error_from_os((int32_t)e);
+    return error_out((int32_t)e, os_error);
   }
   /* The client is in, so this says ERROR_PIPE_CONNECTED at once; anything
    * else means someone else got the instance. */
@@ -232,8 +226,7 @@ int32_t backend_pipe_pair(uint64_t *out, int32_t *os_error) {
   if (e) {
     CloseHandle(client);
     CloseHandle(server);
-    *os_error = (int32_t)e;
-    return -error_from_os((int32_t)e);
+    return error_out((int32_t)e, os_error);
   }
   out[0] = (uint64_t)(uintptr_t)server; /* read end */
   out[1] = (uint64_t)(uintptr_t)client; /* write end */
@@ -373,7 +366,7 @@ int32_t backend_pipe_listen(aio_loop *loop, const char *path,
    * listener holds at most WIN_PIPE_ACCEPT_QUEUE connected instances and
    * creates no new one, so further clients see ERROR_PIPE_BUSY. */
   AIO_UNUSED(backlog);
-  if (n < 0) return loop_fail(loop, -n, 0);
+  if (n < 0) return loop_fail(loop, (enum aio_error)-n, 0);
   p = (win_pipe_listener *)handle_new(
       loop, sizeof *p + (size_t)n * sizeof(WCHAR), KIND_PIPE_LISTENER);
   if (!p) return loop_fail(loop, AIO_ENOMEM, ERROR_NOT_ENOUGH_MEMORY);
@@ -393,15 +386,13 @@ int32_t backend_pipe_listen(aio_loop *loop, const char *path,
   }
   if (e) {
     pipe__listener_close(loop, p);
-    /* Refused first instance: someone serves the name already. */
-    if (e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY)
-      return loop_fail(loop, AIO_EADDRINUSE, (int32_t)e);
-    return win_fail(loop, e);
+    return loop_fail(loop, win_error_pipe_listen(e), (int32_t)e);
   }
   p->w.base.flags |= H_READING;
   pipe__listen(loop, p);
   if (p->accept_error) {
-    int32_t code = p->accept_error, os = p->accept_os_error;
+    enum aio_error code = p->accept_error;
+    int32_t os = p->accept_os_error;
     pipe__listener_close(loop, p);
     return loop_fail(loop, code, os);
   }
@@ -430,9 +421,9 @@ static int pipe__listener_process(aio_loop *loop, aio_handle *h) {
   if (p->accept_error) {
     /* Report it and stop accepting until JS resumes, as on epoll. */
     h->flags &= ~(uint32_t)H_READING;
-    records_push(loop, h, AIO_REC_ACCEPT_ERROR, -p->accept_error,
+    records_push(loop, h, AIO_REC_ACCEPT_ERROR, -(int32_t)p->accept_error,
                  p->accept_os_error);
-    p->accept_error = 0;
+    p->accept_error = AIO_OK;
     p->accept_os_error = 0;
     return 0;
   }
@@ -484,7 +475,7 @@ int32_t backend_pipe_connect(aio_loop *loop, const char *path) {
   win_stream *s;
   HANDLE hd;
   DWORD e;
-  if (n < 0) return loop_fail(loop, -n, 0);
+  if (n < 0) return loop_fail(loop, (enum aio_error)-n, 0);
   /* Identification level: the server may learn who we are, never act as
    * us. ERROR_PIPE_BUSY (all instances taken) maps to AIO_EBUSY and JS
    * retries; ERROR_FILE_NOT_FOUND to AIO_ENOENT. */

@@ -9,17 +9,6 @@
 
 #define HOST_MAX 1024
 
-static int32_t resolve__error(int r) {
-  switch (r) {
-    case WSAHOST_NOT_FOUND:
-    case WSANO_DATA:
-    case WSANO_RECOVERY:
-      return AIO_ENOTFOUND;
-    case WSATRY_AGAIN: return AIO_EAGAIN;
-    default: return error_from_os(r);
-  }
-}
-
 int32_t backend_resolve(const char *host, int32_t family, aio_addr *out,
                         int32_t cap, int32_t *os_error) {
   WCHAR whost[HOST_MAX];
@@ -31,9 +20,9 @@ int32_t backend_resolve(const char *host, int32_t family, aio_addr *out,
    * code page. */
   if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, host, -1, whost,
                           HOST_MAX) <= 0) {
-    *os_error = (int32_t)GetLastError();
-    return *os_error == ERROR_INSUFFICIENT_BUFFER ? -AIO_ENAMETOOLONG
-                                                  : -AIO_EINVAL;
+    DWORD e = GetLastError();
+    *os_error = (int32_t)e;
+    return -(int32_t)win_error_name(e);
   }
   memset(&hints, 0, sizeof hints);
   hints.ai_family = family == 4 ? AF_INET : family == 6 ? AF_INET6 : AF_UNSPEC;
@@ -48,7 +37,7 @@ int32_t backend_resolve(const char *host, int32_t family, aio_addr *out,
   }
   if (r != 0) {
     *os_error = r;
-    return -resolve__error(r);
+    return -(int32_t)win_error_resolve(r);
   }
   for (ai = res; ai && n < cap; ai = ai->ai_next)
     n = addrlist_add(out, n, cap, ai->ai_addr);

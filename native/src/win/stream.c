@@ -2,7 +2,8 @@
  * stream.c - reading, writing, half-closing and closing a connected socket
  * or pipe end on IOCP: the verbs that stream_process (../stream.c) drives.
  *
- * Reads on sockets pin no memory (design-lessons rules 2 and 8): the only
+ * Reads on sockets pin no memory (docs/DESIGN.md, rules "The kernel never
+ * holds JS memory" and "Read on readiness; pausing keeps data"): the only
  * operation in flight is a zero-byte overlapped WSARecv. Its completion
  * only says "data, EOF or an error is waiting" (H_READABLE); the bytes are
  * then taken with a non-blocking recv() straight into the loop's arena, in
@@ -20,7 +21,8 @@
  * WriteFile) in flight over its head. One send at a time keeps the order
  * and makes the queue the only backpressure the JS side sees: under Wine
  * the kernel takes any amount at once, so "wait until it refuses" would
- * never push back (rule 12).
+ * never push back (docs/DESIGN.md, rule "The library pushes back on
+ * writes").
  */
 #include <string.h>
 
@@ -206,12 +208,13 @@ void backend_stream_discard_unread(aio_handle *h) {
   }
 }
 
-int32_t backend_stream_shutdown(aio_handle *h) {
+int32_t backend_stream_shutdown(aio_handle *h, int32_t *os_error) {
   win_stream *s = (win_stream *)h;
-  /* Pipes have no half-close (rule 14). */
+  /* Pipes have no half-close (docs/DESIGN.md, rule "Named pipes admit only
+   * their owner"). */
   if (s->sock != INVALID_SOCKET && shutdown(s->sock, SD_SEND) != 0) {
     DWORD e = (DWORD)WSAGetLastError();
-    if (e != WSAENOTCONN) return (int32_t)e;
+    if (e != WSAENOTCONN) return error_out((int32_t)e, os_error);
   }
   return 0;
 }
@@ -290,7 +293,8 @@ void backend_stream_connected(aio_loop *loop, aio_handle *h) {
     err = (DWORD)WSAGetLastError();
   if (err) {
     /* The CONNECTED record carries the failure; JS closes the handle. */
-    handle_connect_report(h, -error_from_os((int32_t)err), (int32_t)err);
+    handle_connect_report(h, -(int32_t)error_from_os((int32_t)err),
+                          (int32_t)err);
     return;
   }
   /* Connected: writes may start, and reads once JS asks for them. */
@@ -341,7 +345,8 @@ static void stream__complete(aio_loop *loop, win_op *op, DWORD bytes,
 }
 
 static void stream__cancel(win_stream *s, HANDLE os) {
-  /* Each op by its own OVERLAPPED (rule 13); its packet still comes, with
+  /* Each op by its own OVERLAPPED (docs/DESIGN.md, rule "Close: cancel,
+   * drain, then free"); its packet still comes, with
    * 995 (or 676 under Wine), and frees the handle when it is the last. */
   if (s->read_op.posted) CancelIoEx(os, &s->read_op.ov);
   if (s->write_op.posted) CancelIoEx(os, &s->write_op.ov);
@@ -416,8 +421,9 @@ int backend_stream_can_flush(aio_handle *h) {
   return !((win_stream *)h)->write_op.posted;
 }
 
-int32_t backend_stream_flush(aio_handle *h) {
-  return (int32_t)stream__flush((win_stream *)h, &h->written);
+int32_t backend_stream_flush(aio_handle *h, int32_t *os_error) {
+  DWORD e = stream__flush((win_stream *)h, &h->written);
+  return e ? error_out((int32_t)e, os_error) : 0;
 }
 
 int backend_stream_read(aio_loop *loop, aio_handle *h) {

@@ -3,7 +3,8 @@
  * addresses on IOCP.
  *
  * A listener keeps up to `accepts` AcceptEx in flight, each with its own
- * pre-created socket and address buffer (rule 9). Accepted sockets wait in
+ * pre-created socket and address buffer (docs/DESIGN.md, rule "Keep
+ * several accepts outstanding"). Accepted sockets wait in
  * a FIFO until a dispatch reports them; an AcceptEx is only re-posted while
  * the listener accepts (H_READING) and while the sockets it owns (queued +
  * in flight) stay within `accepts`, so a paused listener holds at most that
@@ -197,7 +198,8 @@ int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
 
   if (s == INVALID_SOCKET) return win_fail(loop, e);
   /* Neither SO_REUSEADDR (on Windows it lets another socket take the
-   * port) nor SO_EXCLUSIVEADDRUSE (rule 11). */
+   * port) nor SO_EXCLUSIVEADDRUSE (docs/DESIGN.md, rule "Bind without
+   * letting others take the port"). */
   if (addr->family == 6) {
     /* Always explicit: the default differs between systems. */
     DWORD v6only = (flags & AIO_F_V6ONLY) ? 1 : 0;
@@ -235,7 +237,8 @@ int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
   l->w.base.flags |= H_READING;
   listener__post_all(loop, l);
   if (l->accept_error) {
-    int32_t code = l->accept_error, os = l->accept_os_error;
+    enum aio_error code = l->accept_error;
+    int32_t os = l->accept_os_error;
     listener__close(loop, l);
     return loop_fail(loop, code, os);
   }
@@ -257,9 +260,9 @@ static int listener__process(aio_loop *loop, aio_handle *h) {
     /* EMFILE and the like: report it and stop accepting until JS resumes;
      * the listener itself stays open (as on epoll). */
     h->flags &= ~(uint32_t)H_READING;
-    records_push(loop, h, AIO_REC_ACCEPT_ERROR, -l->accept_error,
+    records_push(loop, h, AIO_REC_ACCEPT_ERROR, -(int32_t)l->accept_error,
                  l->accept_os_error);
-    l->accept_error = 0;
+    l->accept_error = AIO_OK;
     l->accept_os_error = 0;
     return 0;
   }
@@ -325,7 +328,8 @@ const win_kind_ops win_listener_ops = {listener__complete, listener__process,
 
 static void tcp__fast_refusal(SOCKET s) {
   /* On loopback, Windows retries a refused SYN for ~2 s; this makes it
-   * fail at once (rule 10). Not known everywhere: failure is harmless. */
+   * fail at once (docs/DESIGN.md, rule "Connect: one socket per address").
+   * Not known everywhere: failure is harmless. */
   TCP_INITIAL_RTO_PARAMETERS p;
   DWORD bytes = 0;
   memset(&p, 0, sizeof p);

@@ -3,7 +3,8 @@
  *
  * Every OS operation in flight is a win_op owned by its handle, with the
  * OVERLAPPED first: a completion packet hands back &op->ov, which is the op
- * (design-lessons rule 1). A handle counts its ops in flight; a released
+ * (docs/DESIGN.md, rule "An operation's memory outlives its packet"). A
+ * handle counts its ops in flight; a released
  * handle (LIFE_DEAD) is freed only when that count is back at zero, because
  * until then the kernel may still write into its OVERLAPPEDs and buffers.
  */
@@ -79,7 +80,7 @@ typedef struct win_listener {
   SOCKET sock;
   int family;
   LPFN_ACCEPTEX acceptex;
-  int32_t accept_error; /* a listener failure waiting for ACCEPT_ERROR */
+  enum aio_error accept_error; /* waiting for ACCEPT_ERROR, or AIO_OK */
   int32_t accept_os_error;
   int32_t count;        /* ops[] entries */
   int32_t posted;       /* ops with an AcceptEx in flight */
@@ -90,7 +91,8 @@ typedef struct win_listener {
 } win_listener;
 
 /* The security descriptor of named pipe instances: an explicit DACL for
- * the current user and SYSTEM (never a NULL descriptor, rule 14). Absolute
+ * the current user and SYSTEM (never a NULL descriptor: docs/DESIGN.md,
+ * rule "Named pipes admit only their owner"). Absolute
  * format with all its parts inside, so it must never move once built. */
 typedef struct win_pipe_sd {
   SECURITY_ATTRIBUTES sa;
@@ -105,7 +107,7 @@ typedef struct win_pipe_listener {
   win_handle w;
   win_op op;          /* ConnectNamedPipe on inst */
   HANDLE inst;        /* the listening instance, or INVALID_HANDLE_VALUE */
-  int32_t accept_error;
+  enum aio_error accept_error; /* waiting for ACCEPT_ERROR, or AIO_OK */
   int32_t accept_os_error;
   HANDLE fifo[WIN_PIPE_ACCEPT_QUEUE]; /* connected instances, in order */
   int32_t fifo_head;
@@ -166,10 +168,14 @@ void win_handle_free_if_drained(win_handle *w);
 const win_kind_ops *win_ops(const aio_handle *h);
 
 /* errors.c */
+/* loop_fail for a Win32 / Winsock error. */
 int32_t win_fail(aio_loop *loop, DWORD err);
-/* Read failures: an aborted connection is a reset one (DESIGN.md, "Error
- * idiom"). */
-int32_t win_error_read(DWORD err);
+/* The mappings that depend on the call (positive codes). */
+enum aio_error win_error_read(DWORD err); /* reads: ECONNABORTED is a reset */
+enum aio_error win_error_resolve(int err);      /* GetAddrInfoW */
+enum aio_error win_error_name(DWORD err);       /* MultiByteToWideChar */
+enum aio_error win_error_associate(DWORD err);  /* CreateIoCompletionPort */
+enum aio_error win_error_pipe_listen(DWORD err); /* the first instance */
 int win_is_cancel(DWORD err);
 int win_is_pipe_eof(DWORD err);
 
@@ -185,7 +191,7 @@ extern const win_kind_ops win_listener_ops;
 extern const win_kind_ops win_pipe_listener_ops;
 /* Pipe instances this loop associated with its port and reported as
  * ACCEPTED: adopting one into this loop must not associate it again. */
-int win_handed_add(aio_loop *loop, HANDLE h);
+int32_t win_handed_add(aio_loop *loop, HANDLE h);
 int win_handed_take(aio_loop *loop, HANDLE h);
 void win_handed_free(win_handed *r);
 
