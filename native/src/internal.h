@@ -1,6 +1,6 @@
 /*
  * internal.h - what the common code and the two backends share
- * (docs/DESIGN.md, "Layers" and "The backend interface").
+ * (docs/DESIGN.md, "Native layers" and "The backend interface").
  *
  * The common layer (api.c, loop.c, handle.c, stream.c, table.c,
  * records.c, sendq.c, net.c) validates ids and arguments, owns the record

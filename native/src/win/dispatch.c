@@ -31,7 +31,7 @@ int32_t backend_read_stop(aio_loop *loop, aio_handle *h) {
   /* Nothing is cancelled, whatever the kind: an operation in flight
    * completes and its result waits on the handle (a zero-byte read pins no
    * memory, an accepted socket stays queued); only no new one is started
-   * (docs/DESIGN.md, "The read path"). */
+   * (docs/DESIGN.md, "The read path in C"). */
   h->flags &= ~(uint32_t)H_READING;
   return 0;
 }
