@@ -35,8 +35,9 @@
  *    loop_fail for a call from JS (aio_loop_os_error), in the record for a
  *    failure found in dispatch, in an int32_t *os_error out-parameter
  *    where there is no loop. Inside the IOCP backend a Win32 value may
- *    travel as a DWORD (the return of a static helper that wraps one OS
- *    call); it becomes a library error before it leaves the file.
+ *    travel as a DWORD (the return of a win_* or file-private helper that
+ *    wraps OS calls, never of an int32_t function); it becomes a library
+ *    error before it leaves the backend.
  *  - OS values become library errors in <backend>/errors.c only.
  *  - The one-line forms: RETURN_IF for refused arguments (no OS error),
  *    return loop_fail(...) / unix_fail / win_fail for an OS failure of a
