@@ -108,6 +108,9 @@ export class LoopCore {
   #stats = { waits: 0, polls: 0, events: 0, spins: 0, spinHits: 0 };
   #spinFailures = 0;
   #spinSkips = 0;
+  // The wait in flight is a zero-timeout yield: it returns at once by
+  // itself, so waking it would only cost a write and a read of the wake-up.
+  #yielding = false;
   #report: (error: unknown) => void;
   #onClosed: () => void;
 
@@ -215,7 +218,7 @@ export class LoopCore {
       } else if (this.#targets.size > 0) {
         this.#armTimer(UNREF_POLL_MIN_MS);
       }
-    } else if (this.#state === "parked" && this.#n.aio_loop_pending(this.#ptr)) {
+    } else if (this.#state === "parked" && !this.#yielding && this.#n.aio_loop_pending(this.#ptr)) {
       this.#n.aio_loop_wake(this.#ptr);
     }
   }
@@ -254,7 +257,7 @@ export class LoopCore {
 
   // The last ref'd object went: a parked wait must not keep the process up.
   #release(): void {
-    if (this.#state === "parked") this.#n.aio_loop_wake(this.#ptr);
+    if (this.#state === "parked" && !this.#yielding) this.#n.aio_loop_wake(this.#ptr);
   }
 
   #clearTimer(): void {
@@ -401,8 +404,10 @@ export class LoopCore {
   // before it frees the loop.
   async #wait(timeoutMs: number): Promise<void> {
     this.#state = "parked";
+    this.#yielding = timeoutMs === 0;
     const r = await this.#n.loop_wait(this.#ptr, timeoutMs);
     this.#state = "running";
+    this.#yielding = false;
     this.#wakeIdleWaiters();
     if (r < 0) throw aioError(r, this.#n.aio_loop_os_error(this.#ptr), "EventLoop wait");
   }

@@ -57,7 +57,8 @@ int stream_process(aio_loop *loop, aio_handle *h) {
       r = backend_stream_shutdown(h, &os_error);
       handle_shut_done(h);
     }
-    backend_stream_discard_unread(h);
+    /* After the peer's end nothing more can arrive: no read to discard. */
+    if (h->read != READ_ENDED) backend_stream_discard_unread(h);
     /* CLOSED carries the id, so it goes out before the id is released. */
     records_push(loop, h, AIO_REC_CLOSED, r, os_error);
     backend_close(loop, h, AIO_CLOSE_NOW);
