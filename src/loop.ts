@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { libraryPath, setLibraryPath } from "../ffi/library.ts";
 import { checkInt, checkOptions } from "./validate.ts";
 import { LoopCore, type LoopStats, MAX_SPIN_US } from "./pump.ts";
 
@@ -34,6 +35,19 @@ let coreOf: (loop: EventLoop) => LoopCore;
 export class EventLoop extends EventTarget {
   static {
     coreOf = (loop) => loop.#core;
+  }
+
+  /**
+   * The native library to load instead of looking for one (README, "Loading
+   * the native library"); set it before the first loop. Needs only
+   * `--allow-ffi`. Null: look beside the module, in a compiled binary, or in
+   * the verified download cache.
+   */
+  static get libraryPath(): string | null {
+    return libraryPath();
+  }
+  static set libraryPath(path: string | null) {
+    setLibraryPath(path);
   }
 
   /** The loop every constructor uses when none is given; created on first use. */
