@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { stagePackage } from "../tools/dist.ts";
 import { packagePath } from "../ffi/candidates.ts";
-import { assertCleanExit, type RunResult, runDeno, sha256 } from "./helpers.ts";
+import { assertCleanExit, runDeno, type RunResult, sha256 } from "./helpers.ts";
 
 const LIBRARY = packagePath(Deno.build.os, Deno.build.arch);
 
