@@ -254,3 +254,31 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "the demo (tools/demo.sh): clients come and go, three at once, bytes counted, the graceful drain, and it ends by itself",
+  ignore: isWindows,
+  fn: async () => {
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    const r = await new Deno.Command("bash", {
+      args: [new URL("tools/demo.sh", root).pathname],
+      env: { PORT: String(port), NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    const out = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
+    assert.equal(r.code, 0, out);
+    assert.doesNotMatch(out, FAULT_PATTERN);
+    assert.equal(out.match(/\(20 bytes back\)/g)?.length, 2, out);
+    assert.match(out, /\[server\] \+ 127\.0\.0\.1:\d+ \(3 open\)/);
+    assert.match(out, /\[server\] - 127\.0\.0\.1:\d+ peer, 21 bytes echoed \(0 open\)/);
+    assert.match(out, /\[server\] SIGINT: shutting down, 1 connection\(s\) open/);
+    assert.match(out, /\[server\] closed: 1 drained, 0 aborted; 7 connections, 114 bytes echoed in all/);
+    assert.match(out, /\[client 6\] still here/);
+  },
+});
