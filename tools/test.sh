@@ -121,6 +121,22 @@ account() {
   total_passed=$((total_passed + passed)) total_failed=$((total_failed + failed))
 }
 
+# check NAME CMD...: one of the static checks CI runs (format, lint, types,
+# docs, doc examples, publishing); counts as one test, passed when CMD exits 0.
+check() {
+  local name=$1 log=$LOGS/check-$1.log t0=$SECONDS
+  shift
+  bounded "$log" "$@" >/dev/null
+  if [[ $rc -eq 0 ]]; then
+    total_passed=$((total_passed + 1))
+    echo "--- check $name: ok ($((SECONDS - t0))s)"
+  else
+    total_failed=$((total_failed + 1))
+    echo "--- check $name: FAILED (exit $rc, $((SECONDS - t0))s); log: ${log#"$REPO"/}"
+    tail -n 20 "$log" | sed 's/^/    /'
+  fi
+}
+
 # account_program NAME LOG SECONDS: the C tests (native/test, one program
 # per backend) print "ok NAME" / "not ok NAME" per test and end with
 # "ctest: N passed, N failed"; each C test counts as one test. A program
@@ -187,6 +203,23 @@ if ((want_linux)); then
     bounded "$LOGS/ctest-linux.log" native/build/linux-x64/ctest
     account_program "Linux C tests" "$LOGS/ctest-linux.log" $((SECONDS - t0))
   fi
+fi
+
+# The static checks, with the full Linux suite: formatting, lint, types,
+# the public API's docs, the runnable examples in them, and publishing (the
+# package staged as `deno task publish` stages it; --allow-dirty because this
+# checks what would be published, not whether the work tree is committed,
+# which the real `deno task publish` does check). All offline.
+if ((want_linux)) && [[ ${targets[*]} == tests/ ]]; then
+  echo "=== static checks"
+  check fmt "$DENO" fmt --check
+  check lint "$DENO" lint
+  check types "$DENO" check
+  check doc-lint "$DENO" doc --lint mod.ts
+  t0=$SECONDS
+  bounded "$LOGS/doc-test.log" "$DENO" test --doc "${flags[@]}" mod.ts src/ ffi/ >/dev/null
+  account "doc examples (deno test --doc)" "$LOGS/doc-test.log" $((SECONDS - t0))
+  check publish "$DENO" run --allow-read --allow-write --allow-run --allow-env tools/dist.ts --publish --dry-run --allow-dirty
 fi
 
 if ((want_windows)); then
