@@ -33,7 +33,21 @@ const DOWNLOAD_TIMEOUT_MS = 60_000;
 /** How the loaded library was found. */
 export type LibraryOrigin = "libraryPath" | "AIO_LIBRARY" | "beside" | "embedded" | "cache" | "download";
 
-/** Raised when the native library cannot be found or opened. */
+/**
+ * Raised when the native library cannot be found or opened.
+ *
+ * @example Telling a missing library from other errors
+ * ```ts
+ * import { EventLoop, LibraryLoadError } from "@eve/aio";
+ *
+ * try {
+ *   console.log(EventLoop.default.backend);
+ * } catch (err) {
+ *   if (!(err instanceof LibraryLoadError)) throw err;
+ *   console.error(err.message); // every place tried, and the permission missing
+ * }
+ * ```
+ */
 export class LibraryLoadError extends Error {
   /** Creates the error; `cause` keeps the underlying error. */
   constructor(message: string, options?: ErrorOptions) {

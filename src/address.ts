@@ -6,7 +6,19 @@
  */
 import { ADDR } from "../ffi/records.ts";
 
-/** An IP endpoint, as `Deno.NetAddr` without the transport. */
+/**
+ * An IP endpoint, as `Deno.NetAddr` without the transport.
+ *
+ * @example A listener's address
+ * ```ts
+ * import { type NetAddress, TcpListener } from "@eve/aio";
+ *
+ * const listener = await TcpListener.listen("127.0.0.1", 0);
+ * const address: NetAddress | null = listener.localAddress;
+ * console.log(address?.hostname, address?.port === listener.localPort); // "127.0.0.1" true
+ * listener.close();
+ * ```
+ */
 export interface NetAddress {
   /** The numeric address ("127.0.0.1", "::1"). */
   hostname: string;

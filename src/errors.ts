@@ -55,6 +55,23 @@ type ErrorClass = new (message?: string, options?: ErrorOptions) => Error;
  * leave callers only the string to test. It is transient, unlike most
  * errors: retrying after descriptors are closed may succeed (a listener
  * does so by itself).
+ *
+ * @example Out of descriptors is an error of its own
+ * ```ts
+ * import { ResourceExhausted, TcpConnection, TcpListener } from "@eve/aio";
+ *
+ * const listener = await TcpListener.listen("127.0.0.1", 0);
+ * try {
+ *   const conn = await TcpConnection.connect("127.0.0.1", listener.localPort);
+ *   conn.abort();
+ * } catch (err) {
+ *   // Retrying later may succeed, once descriptors are closed.
+ *   if (err instanceof ResourceExhausted) console.error("out of descriptors:", err.message);
+ *   else throw err;
+ * } finally {
+ *   listener.close();
+ * }
+ * ```
  */
 export class ResourceExhausted extends Error {
   /** Creates the error; the library sets `code`. */

@@ -11,7 +11,19 @@ import { LoopCore, type LoopStats, MAX_SPIN_US } from "./pump.ts";
 
 export type { LoopStats } from "./pump.ts";
 
-/** Options of a loop. */
+/**
+ * Options of a loop.
+ *
+ * @example A loop that never busy-polls
+ * ```ts
+ * import { EventLoop, type EventLoopOptions } from "@eve/aio";
+ *
+ * const options: EventLoopOptions = { spinMicroseconds: 0 };
+ * const loop = new EventLoop(options);
+ * console.log(loop.spinMicroseconds); // 0
+ * await loop.close();
+ * ```
+ */
 export interface EventLoopOptions {
   /**
    * How long, in microseconds (0-1000), the pump busy-polls for the next
@@ -31,7 +43,21 @@ export interface EventLoopOptions {
 let defaultLoop: EventLoop | null = null;
 let coreOf: (loop: EventLoop) => LoopCore;
 
-/** An event loop over the native backend (IOCP on Windows, epoll on Linux). */
+/**
+ * An event loop over the native backend (IOCP on Windows, epoll on Linux).
+ *
+ * @example A loop of its own, and the default one
+ * ```ts
+ * import { EventLoop, TcpListener } from "@eve/aio";
+ *
+ * const loop = new EventLoop();
+ * const listener = await TcpListener.listen("127.0.0.1", 0, { loop });
+ * console.log(loop.backend, loop.stats().handles); // "epoll" 1 (on Linux)
+ * listener.close();
+ * await loop.close();
+ * console.log(EventLoop.default.backend); // what most code uses
+ * ```
+ */
 export class EventLoop extends EventTarget {
   static {
     coreOf = (loop) => loop.#core;

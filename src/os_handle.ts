@@ -6,7 +6,19 @@
  * @module
  */
 
-/** An OS socket or handle: an fd on Linux, a SOCKET/HANDLE value on Windows. */
+/**
+ * An OS socket or handle: an fd on Linux, a SOCKET/HANDLE value on Windows.
+ *
+ * @example The handles of an anonymous pipe pair
+ * ```ts
+ * import { closePipe, createPipe, type OsHandle } from "@eve/aio";
+ *
+ * const pair = createPipe();
+ * const handles: OsHandle[] = [pair.readEnd, pair.writeEnd];
+ * console.log(handles.length); // 2: file descriptors on Linux, HANDLE values on Windows
+ * closePipe(pair);
+ * ```
+ */
 export type OsHandle = number | bigint;
 
 /** Checks an OS handle argument. */

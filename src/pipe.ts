@@ -21,7 +21,19 @@ import type { ShutdownCoordinator } from "./shutdown.ts";
 import { type CloseReason, type SendResult, type SocketState, StreamCore, type StreamKind } from "./stream.ts";
 import { checkInt, checkOptions, checkSignal, checkString } from "./validate.ts";
 
-/** Buffering of a pipe. */
+/**
+ * Buffering of a pipe.
+ *
+ * @example A pipe with its own buffer sizes
+ * ```ts
+ * import { Pipe, type PipeConfig } from "@eve/aio";
+ *
+ * const config: PipeConfig = { bufferSize: 64 * 1024, highWaterMark: 256 * 1024, lowWaterMark: 64 * 1024 };
+ * const pipe = Pipe.create(config);
+ * console.log(pipe.state); // "detached" until it adopts a handle or connects
+ * pipe.abort();
+ * ```
+ */
 export interface PipeConfig {
   /** Most bytes read per wake-up (default 64 KiB). */
   bufferSize?: number;
@@ -31,7 +43,21 @@ export interface PipeConfig {
   lowWaterMark?: number;
 }
 
-/** Options of `Pipe.connect`. */
+/**
+ * Options of `Pipe.connect`.
+ *
+ * @example Connecting to a named endpoint, waiting up to a second
+ * ```ts
+ * import { Pipe, type PipeConnectOptions, PipeListener } from "@eve/aio";
+ *
+ * const path = Deno.build.os === "windows" ? "\\\\.\\pipe\\aio-doc-connect" : `${Deno.makeTempDirSync()}/doc.sock`;
+ * const server = await PipeListener.listen(path);
+ * const options: PipeConnectOptions = { timeoutMs: 1000 };
+ * const client = await Pipe.connect(path, options);
+ * client.abort();
+ * server.close();
+ * ```
+ */
 export interface PipeConnectOptions {
   /** Cancels the attempt (including waits for a busy server). */
   signal?: AbortSignal;
@@ -77,7 +103,24 @@ export function duplexPipeOn(loop: LoopCore, handle: OsHandle): Pipe {
   return pipe;
 }
 
-/** A byte stream over a pipe handle, with TcpConnection's surface (no half-close, no addresses). */
+/**
+ * A byte stream over a pipe handle, with TcpConnection's surface (no half-close, no addresses).
+ *
+ * @example Request and reply over a named endpoint
+ * ```ts
+ * import { Pipe, PipeListener } from "@eve/aio";
+ *
+ * const path = Deno.build.os === "windows" ? "\\\\.\\pipe\\aio-doc-pipe" : `${Deno.makeTempDirSync()}/doc.sock`;
+ * const server = await PipeListener.listen(path);
+ * server.onConnection = (_l, pipe) => (pipe.onData = (p, data) => p.send(data));
+ * const client = await Pipe.connect(path, { timeoutMs: 1000 });
+ * const reply = new Promise<string>((resolve) => (client.onData = (_p, d) => resolve(new TextDecoder().decode(d))));
+ * client.send(new TextEncoder().encode("over a pipe"));
+ * console.log(await reply); // "over a pipe"
+ * client.abort();
+ * server.close();
+ * ```
+ */
 export class Pipe {
   static {
     make = (config, loop) => new Pipe(config, loop);

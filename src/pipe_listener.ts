@@ -18,7 +18,19 @@ import type { LoopCore } from "./pump.ts";
 import type { ShutdownCoordinator } from "./shutdown.ts";
 import { checkInt, checkOptions, checkSignal } from "./validate.ts";
 
-/** Options of `PipeListener.listen`. */
+/**
+ * Options of `PipeListener.listen`.
+ *
+ * @example A named endpoint with a short backlog
+ * ```ts
+ * import { PipeListener, type PipeListenOptions } from "@eve/aio";
+ *
+ * const path = Deno.build.os === "windows" ? "\\\\.\\pipe\\aio-doc-options" : `${Deno.makeTempDirSync()}/doc.sock`;
+ * const options: PipeListenOptions = { backlog: 16, signal: AbortSignal.timeout(5000) };
+ * const server = await PipeListener.listen(path, options);
+ * server.close();
+ * ```
+ */
 export interface PipeListenOptions {
   /** Cancels the listen call. */
   signal?: AbortSignal;
@@ -30,7 +42,21 @@ export interface PipeListenOptions {
 
 const DEFAULT_BACKLOG = 511;
 
-/** A listener on a named endpoint. */
+/**
+ * A listener on a named endpoint.
+ *
+ * @example Serving a named endpoint
+ * ```ts
+ * import { PipeListener } from "@eve/aio";
+ *
+ * // A named pipe on Windows (owner-only), a Unix socket elsewhere.
+ * const path = Deno.build.os === "windows" ? "\\\\.\\pipe\\aio-doc-listener" : `${Deno.makeTempDirSync()}/doc.sock`;
+ * const server = await PipeListener.listen(path);
+ * server.onConnection = (_l, pipe) => pipe.send(new TextEncoder().encode("hello\n"));
+ * console.log(server.path === path); // true
+ * server.close();
+ * ```
+ */
 export class PipeListener {
   /** Listens on `path`; fails with AddrInUse when it is served already. */
   static listen(path: string, options?: PipeListenOptions): Promise<PipeListener> {

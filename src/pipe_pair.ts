@@ -10,7 +10,18 @@ import { OsHandleKind } from "../ffi/records.ts";
 import { aioError } from "./errors.ts";
 import { checkHandle, type OsHandle, u64 } from "./os_handle.ts";
 
-/** The two ends of an anonymous pipe, as OS handles. */
+/**
+ * The two ends of an anonymous pipe, as OS handles.
+ *
+ * @example Both ends of an anonymous pipe
+ * ```ts
+ * import { closePipe, createPipe, type PipePair } from "@eve/aio";
+ *
+ * const pair: PipePair = createPipe();
+ * console.log(typeof pair.readEnd, typeof pair.writeEnd); // "number" "number" (or bigint)
+ * closePipe(pair);
+ * ```
+ */
 export interface PipePair {
   /** The end to read from. */
   readEnd: OsHandle;
@@ -22,7 +33,24 @@ const pairs = new Map<string, { pair: PipePair; adopted: boolean }>();
 const closedPairs = new WeakSet<PipePair>();
 const key = (h: OsHandle) => String(h);
 
-/** Creates an anonymous pipe pair usable with the loop (a unique named pipe on Windows). */
+/**
+ * Creates an anonymous pipe pair usable with the loop (a unique named pipe on Windows).
+ *
+ * @example An anonymous pipe the loop reads and writes
+ * ```ts
+ * import { createPipe, Pipe } from "@eve/aio";
+ *
+ * const { readEnd, writeEnd } = createPipe();
+ * const reader = Pipe.create(), writer = Pipe.create();
+ * reader.adoptRead(readEnd);
+ * writer.adoptWrite(writeEnd);
+ * const got = new Promise<string>((resolve) => (reader.onData = (_p, d) => resolve(new TextDecoder().decode(d))));
+ * writer.send(new TextEncoder().encode("hello"));
+ * console.log(await got); // "hello"
+ * await writer.close();
+ * reader.abort();
+ * ```
+ */
 export function createPipe(): PipePair {
   const out = new BigUint64Array(2);
   const err = new Int32Array(2);
@@ -35,7 +63,18 @@ export function createPipe(): PipePair {
   return pair;
 }
 
-/** Closes the ends of a pair that no Pipe has adopted. */
+/**
+ * Closes the ends of a pair that no Pipe has adopted.
+ *
+ * @example Closing a pair no Pipe adopted
+ * ```ts
+ * import { closePipe, createPipe } from "@eve/aio";
+ *
+ * const pair = createPipe();
+ * closePipe(pair); // both handles closed
+ * closePipe(pair); // a second call does nothing
+ * ```
+ */
 export function closePipe(pair: PipePair): void {
   if (!pair || typeof pair !== "object") throw new TypeError("pair must be a PipePair");
   const ends = [checkHandle(pair.readEnd, "pair.readEnd"), checkHandle(pair.writeEnd, "pair.writeEnd")];

@@ -34,7 +34,17 @@ export interface LoopTarget {
   readonly acceptedKind?: number;
 }
 
-/** Counters of one loop, from `stats()`. */
+/**
+ * Counters of one loop, from `stats()`.
+ *
+ * @example Reading a loop's counters
+ * ```ts
+ * import { EventLoop, type LoopStats } from "@eve/aio";
+ *
+ * const stats: LoopStats = EventLoop.default.stats();
+ * console.log(stats.handles, stats.events, stats.spins);
+ * ```
+ */
 export interface LoopStats {
   /** Parked (nonblocking) waits started. */
   waits: number;

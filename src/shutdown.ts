@@ -7,7 +7,21 @@
 import { coreOf } from "./cores.ts";
 import { StreamCore } from "./stream.ts";
 
-/** What a coordinator can track: a listener (stopped at once) or a stream (drained). */
+/**
+ * What a coordinator can track: a listener (stopped at once) or a stream (drained).
+ *
+ * @example Anything with `isOpen` and `close()` can be tracked
+ * ```ts
+ * import { ShutdownCoordinator, type Trackable } from "@eve/aio";
+ *
+ * let open = true;
+ * const job: Trackable = { get isOpen() { return open; }, close() { open = false; } };
+ * const coordinator = new ShutdownCoordinator();
+ * coordinator.track(job);
+ * await coordinator.shutdown();
+ * console.log(open); // false
+ * ```
+ */
 export interface Trackable {
   /** Whether the object is still open. */
   readonly isOpen: boolean;
@@ -24,7 +38,24 @@ function isStream(r: Trackable): r is Stream {
   return typeof (r as Stream).abort === "function";
 }
 
-/** Coordinates the graceful shutdown of a server's listeners and connections. */
+/**
+ * Coordinates the graceful shutdown of a server's listeners and connections.
+ *
+ * @example Draining a server
+ * ```ts
+ * import { ShutdownCoordinator, TcpConnection, TcpListener } from "@eve/aio";
+ *
+ * const coordinator = new ShutdownCoordinator();
+ * const listener = await TcpListener.listen("127.0.0.1", 0);
+ * listener.track(coordinator);
+ * listener.onConnection = (_l, conn) => conn.track(coordinator);
+ * const client = await TcpConnection.connect("127.0.0.1", listener.localPort);
+ * while (coordinator.size < 2) await new Promise((r) => setTimeout(r, 5)); // the server side is tracked
+ * const { drained, aborted } = await coordinator.shutdown({ signal: AbortSignal.timeout(1000) });
+ * console.log(drained, aborted); // 1 0
+ * client.abort();
+ * ```
+ */
 export class ShutdownCoordinator {
   #tracked = new Set<Trackable>();
   #shuttingDown = false;

@@ -20,11 +20,60 @@ import { HandleCore } from "./handle.ts";
 import type { LoopCore } from "./pump.ts";
 import { checkPayload, checkWaterMarks, type WaterMarks } from "./validate.ts";
 
-/** What `send` reports. */
+/**
+ * What `send` reports.
+ *
+ * @example What `send` says
+ * ```ts
+ * import { createPipe, Pipe, type SendResult } from "@eve/aio";
+ *
+ * const { readEnd, writeEnd } = createPipe();
+ * const reader = Pipe.create(), writer = Pipe.create();
+ * reader.adoptRead(readEnd);
+ * writer.adoptWrite(writeEnd);
+ * const result: SendResult = writer.send(new TextEncoder().encode("hello"));
+ * console.log(result); // "ok": below the high water mark
+ * await writer.close();
+ * reader.abort();
+ * ```
+ */
 export type SendResult = "ok" | "pressure" | "closed";
-/** Where a connection is in its life. */
+/**
+ * Where a connection is in its life.
+ *
+ * @example A stream's state over its life
+ * ```ts
+ * import { createPipe, Pipe, type SocketState } from "@eve/aio";
+ *
+ * const { readEnd, writeEnd } = createPipe();
+ * const reader = Pipe.create(), writer = Pipe.create();
+ * reader.adoptRead(readEnd);
+ * writer.adoptWrite(writeEnd);
+ * const state: SocketState = writer.state;
+ * console.log(state); // "open"
+ * await writer.close();
+ * reader.abort();
+ * console.log(writer.state, reader.state); // "closed" "closed"
+ * ```
+ */
 export type SocketState = "detached" | "connecting" | "open" | "closing" | "closed";
-/** Why a connection closed. */
+/**
+ * Why a connection closed.
+ *
+ * @example Why a stream closed
+ * ```ts
+ * import { type CloseReason, createPipe, Pipe } from "@eve/aio";
+ *
+ * const { readEnd, writeEnd } = createPipe();
+ * const reader = Pipe.create(), writer = Pipe.create();
+ * reader.adoptRead(readEnd);
+ * writer.adoptWrite(writeEnd);
+ * const reason = new Promise<CloseReason>((resolve) => (reader.onClose = (_p, why) => resolve(why)));
+ * reader.onData = () => {}; // reading starts with a data callback
+ * await writer.close();
+ * console.log(await reason); // "peer": the other end closed
+ * ```
+ */
 export type CloseReason = "local" | "peer" | "reset" | "error" | "aborted" | "timeout";
 
 /** The read side: data flows, or waits (paused), or the peer's end was delivered. */

@@ -20,7 +20,20 @@ import type { ShutdownCoordinator } from "./shutdown.ts";
 import { type CloseReason, type SendResult, type SocketState, StreamCore, type StreamKind } from "./stream.ts";
 import { checkInt, checkOptions, checkPort, checkSignal, checkString } from "./validate.ts";
 
-/** Buffering of a connection. */
+/**
+ * Buffering of a connection.
+ *
+ * @example Smaller water marks for a connection
+ * ```ts
+ * import { TcpConnection, type TcpConnectionConfig, TcpListener } from "@eve/aio";
+ *
+ * const listener = await TcpListener.listen("127.0.0.1", 0);
+ * const config: TcpConnectionConfig = { highWaterMark: 64 * 1024, lowWaterMark: 16 * 1024 };
+ * const conn = await TcpConnection.connect("127.0.0.1", listener.localPort, { config });
+ * conn.abort();
+ * listener.close();
+ * ```
+ */
 export interface TcpConnectionConfig {
   /** Bytes queued before send() reports "pressure" (default 1 MiB). */
   highWaterMark?: number;
@@ -30,7 +43,21 @@ export interface TcpConnectionConfig {
   readBufferSize?: number;
 }
 
-/** Options of `connect`. */
+/**
+ * Options of `connect`.
+ *
+ * @example Connecting with a timeout and a cancel signal
+ * ```ts
+ * import { type ConnectOptions, TcpConnection, TcpListener } from "@eve/aio";
+ *
+ * const listener = await TcpListener.listen("127.0.0.1", 0);
+ * const options: ConnectOptions = { timeoutMs: 2000, noDelay: true, signal: AbortSignal.timeout(5000) };
+ * const conn = await TcpConnection.connect("127.0.0.1", listener.localPort, options);
+ * console.log(conn.state); // "open"
+ * conn.abort();
+ * listener.close();
+ * ```
+ */
 export interface ConnectOptions {
   /** Cancels the whole attempt, resolution included. */
   signal?: AbortSignal;
@@ -55,7 +82,23 @@ export function tcpConnectionOn(loop: LoopCore): TcpConnection {
   return make(undefined, loop);
 }
 
-/** An async TCP connection with backpressure, pause/resume and half-close. */
+/**
+ * An async TCP connection with backpressure, pause/resume and half-close.
+ *
+ * @example An echo round trip
+ * ```ts
+ * import { TcpConnection, TcpListener } from "@eve/aio";
+ *
+ * const listener = await TcpListener.listen("127.0.0.1", 0);
+ * listener.onConnection = (_l, conn) => (conn.onData = (c, data) => c.send(data));
+ * const conn = await TcpConnection.connect("127.0.0.1", listener.localPort);
+ * const echoed = new Promise<string>((resolve) => (conn.onData = (_c, d) => resolve(new TextDecoder().decode(d))));
+ * conn.send(new TextEncoder().encode("ping"));
+ * console.log(await echoed); // "ping"
+ * conn.abort();
+ * listener.close();
+ * ```
+ */
 export class TcpConnection {
   static {
     make = (config, loop) => new TcpConnection(config, loop);

@@ -21,7 +21,18 @@ import type { ShutdownCoordinator } from "./shutdown.ts";
 import { type TcpConnection, tcpConnectionOn } from "./tcp_connection.ts";
 import { checkInt, checkOptions, checkPort, checkSignal, checkString } from "./validate.ts";
 
-/** Listener socket settings. */
+/**
+ * Listener socket settings.
+ *
+ * @example A listener with a longer backlog
+ * ```ts
+ * import { TcpListener, type TcpListenerConfig } from "@eve/aio";
+ *
+ * const config: TcpListenerConfig = { backlog: 1024 };
+ * const listener = await TcpListener.listen("127.0.0.1", 0, { config });
+ * listener.close();
+ * ```
+ */
 export interface TcpListenerConfig {
   /** Pending-connection backlog passed to listen (default 511). */
   backlog?: number;
@@ -29,7 +40,19 @@ export interface TcpListenerConfig {
   simultaneousAccepts?: number;
 }
 
-/** Options of `listen`. */
+/**
+ * Options of `listen`.
+ *
+ * @example Listening with a cancel signal
+ * ```ts
+ * import { type ListenOptions, TcpListener } from "@eve/aio";
+ *
+ * const options: ListenOptions = { signal: AbortSignal.timeout(5000) };
+ * const listener = await TcpListener.listen("127.0.0.1", 0, options);
+ * console.log(listener.localPort > 0); // true
+ * listener.close();
+ * ```
+ */
 export interface ListenOptions {
   /** Cancels the listen call. */
   signal?: AbortSignal;
@@ -44,7 +67,24 @@ export interface ListenOptions {
 const DEFAULT_BACKLOG = 511;
 const DEFAULT_ACCEPTS = 32;
 
-/** An async TCP listener. */
+/**
+ * An async TCP listener.
+ *
+ * @example An echo server
+ * ```ts
+ * import { TcpListener } from "@eve/aio";
+ *
+ * const listener = await TcpListener.listen("127.0.0.1", 0);
+ * listener.onConnection = (_l, conn) => {
+ *   conn.onData = (c, data) => {
+ *     if (c.send(data) === "pressure") c.pauseReading(); // the peer does not keep up
+ *   };
+ *   conn.onWritable = (c) => c.resumeReading();
+ * };
+ * console.log(`listening on port ${listener.localPort}`);
+ * listener.close();
+ * ```
+ */
 export class TcpListener {
   /** Creates a listener that is not listening yet. */
   static create(config?: TcpListenerConfig, loop?: EventLoop): TcpListener {
