@@ -27,7 +27,7 @@ import { DigestMismatch, downloadSync } from "./download.ts";
 import { PUBLISHED } from "./digests.ts";
 import { sha256Hex } from "./sha256.ts";
 
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 const DOWNLOAD_TIMEOUT_MS = 60_000;
 
 /** How the loaded library was found. */

@@ -34,7 +34,7 @@
 extern "C" {
 #endif
 
-#define AIO_ABI_VERSION 2
+#define AIO_ABI_VERSION 3
 
 /* bits 0-19: slot index; bits 20-30: generation (never 0); bit 31: clear. */
 typedef uint32_t aio_id;
