@@ -27,7 +27,8 @@ import { DigestMismatch, downloadSync } from "./download.ts";
 import { PUBLISHED } from "./digests.ts";
 import { sha256Hex } from "./sha256.ts";
 
-const ABI_VERSION = 3;
+/** The ABI this module speaks (`AIO_ABI_VERSION` of native/include/aio.h). */
+export const ABI_VERSION = 3;
 const DOWNLOAD_TIMEOUT_MS = 60_000;
 
 /** How the loaded library was found. */

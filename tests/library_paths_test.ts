@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { libraryCandidates, type Place, platformDir } from "../ffi/candidates.ts";
 import { cacheFolder, cacheRoot } from "../ffi/cache_dir.ts";
 import { sha256Hex } from "../ffi/sha256.ts";
+import { ABI_VERSION } from "../ffi/library.ts";
 import { renderDigestsModule } from "../tools/digests.ts";
 import { assertCleanExit, pattern, runDeno, sha256 } from "./helpers.ts";
 
@@ -105,7 +106,7 @@ Deno.test("compiled layout reproduced: the embedded candidate is a library this 
       }), { aio_abi_version: { parameters: [], result: "i32" } }); console.log(lib.symbols.aio_abi_version());`,
     ], 30_000);
     assertCleanExit(r, "dlopen of the embedded candidate");
-    assert.equal(r.stdout.trim(), "2");
+    assert.equal(r.stdout.trim(), String(ABI_VERSION));
   } finally {
     await Deno.remove(vfs, { recursive: true });
   }

@@ -63,3 +63,37 @@ Deno.test("1,000 concurrent connections each echo 64 KiB", async () => {
   await within(Promise.all(Array.from({ length: count }, (_, i) => one(i))), 120_000, "1000 echoes");
   listener.close();
 });
+
+Deno.test("messages around the read buffer's size arrive whole and in order, with pauses between", async () => {
+  // On IOCP a socket reads into its own 1 KiB buffer first and goes on from
+  // the kernel after a full one; sizes on both sides of that edge, and a
+  // reader paused while bytes are buffered, must lose and reorder nothing.
+  const listener = await TcpListener.listen("127.0.0.1", 0);
+  echoServer(listener);
+  const conn = await TcpConnection.connect("127.0.0.1", listener.localPort, { noDelay: true });
+  const sizes = [1, 63, 1023, 1024, 1025, 2047, 2048, 2049, 4096 + 7, 65536 + 1];
+  try {
+    for (const [k, size] of sizes.entries()) {
+      const msg = pattern(size, k + 1);
+      const sink = new Sink();
+      const whole = new Promise<void>((resolve) => {
+        conn.onData = (c, d) => {
+          sink.push(d);
+          // Pause after the first piece; resume a little later.
+          if (sink.length === d.length && sink.length < size) {
+            c.pauseReading();
+            setTimeout(() => c.resumeReading(), 5);
+          }
+          if (sink.length >= size) resolve();
+        };
+      });
+      conn.send(msg);
+      await within(whole, 10_000, `echo of ${size} bytes`);
+      assert.equal(sink.length, size, `size ${size}`);
+      assert.equal(await sha256(sink.bytes()), await sha256(msg), `content of ${size} bytes`);
+    }
+  } finally {
+    await conn.close();
+    listener.close();
+  }
+});
