@@ -19,7 +19,7 @@ import { checkNet } from "./permissions.ts";
 import type { LoopCore } from "./pump.ts";
 import { resolveHost } from "./resolve.ts";
 import type { ShutdownCoordinator } from "./shutdown.ts";
-import { StreamCore } from "./stream.ts";
+import type { StreamCore } from "./stream.ts";
 import { checkKeepAlive, type KeepAliveOptions, type TcpConnection, tcpConnectionOn } from "./tcp_connection.ts";
 import { checkInt, checkOptions, checkPort, checkSignal, checkString } from "./validate.ts";
 
@@ -163,13 +163,18 @@ export class TcpListener {
    * untouched and still the caller's. A socket that is not a listening TCP
    * socket is refused with TypeError.
    *
-   * @example Serving on an inherited socket (here: one from `fromSystemd`)
-   * ```ts ignore
+   * @example Serving on a socket a parent process handed down
+   * ```ts
    * import { TcpListener } from "@eve/aio";
    *
-   * const fd = Number(Deno.env.get("SERVER_FD")); // handed down by a parent
-   * const listener = TcpListener.adopt(fd);
-   * listener.onConnection = (_l, conn) => (conn.onData = (c, d) => c.send(d));
+   * // The parent put the socket's value in SERVER_SOCKET (an fd on Linux).
+   * const inherited = Deno.env.get("SERVER_SOCKET");
+   * if (inherited !== undefined) {
+   *   const listener = TcpListener.adopt(Number(inherited));
+   *   listener.onConnection = (_l, conn) => (conn.onData = (c, d) => c.send(d));
+   * } else {
+   *   console.log("no inherited socket");
+   * }
    * ```
    */
   static adopt(handle: OsHandle, options?: { loop?: EventLoop }): TcpListener {
@@ -188,12 +193,21 @@ export class TcpListener {
    * Deno.errors.NotSupported on Windows. The variables are removed once
    * the sockets are taken, so child processes do not take them again.
    *
-   * @example A socket-activated echo server
-   * ```ts ignore
+   * @example A socket-activated echo server, or a plain one without activation
+   * ```ts
    * import { TcpListener } from "@eve/aio";
    *
-   * for (const listener of TcpListener.fromSystemd()) {
+   * let listeners: TcpListener[];
+   * try {
+   *   listeners = TcpListener.fromSystemd();
+   * } catch (error) {
+   *   // Not socket-activated (NotFound), or not Linux (NotSupported).
+   *   if (!(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotSupported)) throw error;
+   *   listeners = [await TcpListener.listen("127.0.0.1", 0)];
+   * }
+   * for (const listener of listeners) {
    *   listener.onConnection = (_l, conn) => (conn.onData = (c, d) => c.send(d));
+   *   listener.close(); // (a real server keeps serving)
    * }
    * ```
    */

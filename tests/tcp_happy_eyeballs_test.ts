@@ -62,7 +62,8 @@ Deno.test("attemptDelayMs sets the stagger", async () => {
   const hang = await hangingListener();
   const good = await TcpListener.listen("127.0.0.1", hang.port);
   good.onConnection = (_l, c) => (c.onData = () => {});
-  const lookup = () => Promise.resolve<LookupAddress[]>([{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]);
+  const lookup = () =>
+    Promise.resolve<LookupAddress[]>([{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]);
   try {
     const started = performance.now();
     const conn = await TcpConnection.connect("localhost", hang.port, { lookup, attemptDelayMs: 20 });
@@ -78,7 +79,8 @@ Deno.test("attemptDelayMs sets the stagger", async () => {
 Deno.test("happyEyeballs: false goes in sequence: a hanging first address holds up the second", async () => {
   const hang = await hangingListener();
   const good = await TcpListener.listen("127.0.0.1", hang.port);
-  const lookup = () => Promise.resolve<LookupAddress[]>([{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]);
+  const lookup = () =>
+    Promise.resolve<LookupAddress[]>([{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]);
   const handles = EventLoop.default.stats().handles;
   try {
     await assert.rejects(
@@ -97,7 +99,8 @@ Deno.test("a refused address moves on to the next at once, in either mode", asyn
   const good = await TcpListener.listen("127.0.0.1", 0);
   good.onConnection = (_l, c) => (c.onData = () => {});
   // [::1] on the same port has no listener: refused.
-  const lookup = () => Promise.resolve<LookupAddress[]>([{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]);
+  const lookup = () =>
+    Promise.resolve<LookupAddress[]>([{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]);
   try {
     for (const happyEyeballs of [true, false]) {
       const started = performance.now();
@@ -115,7 +118,8 @@ Deno.test("every address refused rejects with the last error", async () => {
   const l = await TcpListener.listen("127.0.0.1", 0);
   const port = l.localPort;
   l.close();
-  const lookup = () => Promise.resolve<LookupAddress[]>([{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]);
+  const lookup = () =>
+    Promise.resolve<LookupAddress[]>([{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]);
   await assert.rejects(TcpConnection.connect("localhost", port, { lookup }), Deno.errors.ConnectionRefused);
 });
 
@@ -125,7 +129,8 @@ Deno.test("lookup's answers are checked and narrowed by family", async () => {
   try {
     const bad = () => Promise.resolve([{ address: "not-an-ip", family: 4 as const }]);
     await assert.rejects(TcpConnection.connect("localhost", l.localPort, { lookup: bad }), TypeError);
-    const both = () => Promise.resolve<LookupAddress[]>([{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]);
+    const both = () =>
+      Promise.resolve<LookupAddress[]>([{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]);
     const c = await TcpConnection.connect("localhost", l.localPort, { lookup: both, family: 4 });
     assert.equal(c.remoteAddress?.family, 4);
     c.abort();
