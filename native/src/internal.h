@@ -9,7 +9,7 @@
  * win/) implements the backend_* interface below. It is not a small
  * readiness API like Redis's ae (create / add / delete / poll): a
  * completion backend (IOCP) owns the operations in flight, so the
- * interface is the set of things a handle can do, thirty verbs in six
+ * interface is the set of things a handle can do, thirty-two verbs in six
  * groups, and no knowledge of JS.
  */
 #ifndef AIO_INTERNAL_H
@@ -299,7 +299,8 @@ void backend_stream_discard_unread(aio_handle *h);
 /* Reads what is waiting (or starts waiting for it); nonzero: more may wait. */
 int backend_stream_read(aio_loop *loop, aio_handle *h);
 
-/* 4. TCP (4) and 5. pipes (4): making handles. Each returns an id. */
+/* 4. TCP (6) and 5. pipes (4): making handles (each returns an id) and
+ * TCP options. */
 int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
                            int32_t backlog, int32_t flags, int32_t accepts);
 /* local: bound before connecting, or NULL. */
