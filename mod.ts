@@ -17,7 +17,13 @@ export { EventLoop, type EventLoopOptions, type LoopStats } from "./src/loop.ts"
 export type { NetAddress } from "./src/address.ts";
 export type { OsHandle } from "./src/os_handle.ts";
 export type { CloseReason, SendResult, SocketState } from "./src/stream.ts";
-export { type ConnectOptions, TcpConnection, type TcpConnectionConfig } from "./src/tcp_connection.ts";
+export {
+  type ConnectOptions,
+  type KeepAliveOptions,
+  type LookupAddress,
+  TcpConnection,
+  type TcpConnectionConfig,
+} from "./src/tcp_connection.ts";
 export { type ListenOptions, TcpListener, type TcpListenerConfig } from "./src/tcp_listener.ts";
 export { ShutdownCoordinator, type Trackable } from "./src/shutdown.ts";
 export { LibraryLoadError } from "./ffi/library.ts";

@@ -55,7 +55,20 @@ export const symbols = {
   aio_tcp_connect: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
   /* (loop, os_handle, flags) -> id */
   aio_tcp_adopt: { parameters: ["pointer", "u64", "i32"], result: "i32" },
+  /* (loop, id, on): a stream's, or a listener's for what it accepts */
   aio_tcp_nodelay: { parameters: ["pointer", "u32", "i32"], result: "i32" },
+  /* (loop, addr, local: aio_addr* | null, flags) -> id */
+  aio_tcp_connect_from: { parameters: ["pointer", "buffer", "buffer", "i32"], result: "i32" },
+  /* (loop, id, on, idle_ms, interval_ms, count) */
+  aio_tcp_keepalive: { parameters: ["pointer", "u32", "i32", "i32", "i32", "i32"], result: "i32" },
+  /* (loop, id, which: 0 recv | 1 send, size: 0 reads) -> the OS's value */
+  aio_tcp_buffer_size: { parameters: ["pointer", "u32", "i32", "i32"], result: "i32" },
+  /* (loop, id, level, name, out, cap) -> length */
+  aio_sockopt_get: { parameters: ["pointer", "u32", "i32", "i32", "buffer", "i32"], result: "i32" },
+  /* (loop, id, level, name, value, len) */
+  aio_sockopt_set: { parameters: ["pointer", "u32", "i32", "i32", "buffer", "i32"], result: "i32" },
+  /* (loop, os_handle, accepts) -> listener id */
+  aio_tcp_adopt_listener: { parameters: ["pointer", "u64", "i32"], result: "i32" },
   /* (os_handle, kind: 0 socket | 1 pipe) */
   aio_os_close: { parameters: ["u64", "i32"], result: "i32" },
 

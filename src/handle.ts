@@ -36,6 +36,11 @@ export abstract class HandleCore implements LoopTarget {
     if (this.#disposed) throw disposedError(this.what);
   }
 
+  /** Whether the object keeps the process alive (ref, the default) or not (unref). */
+  get refed(): boolean {
+    return this.#ref;
+  }
+
   /** Whether `dispose()` was called. */
   get disposed(): boolean {
     return this.#disposed;

@@ -39,6 +39,8 @@ export interface ListenerKind<Conn> {
   takeRaw(handle: OsHandle): boolean;
   /** Whether a raw-handle callback is set. */
   hasRaw(): boolean;
+  /** Whether one more connection may be taken (maxConnections); false closes the handle at once. */
+  admit?(): boolean;
 }
 
 /** The inside of a listener: `Conn` is what it accepts, `O` its public object. */
@@ -207,6 +209,11 @@ export class ListenerCore<Conn extends { dispose(): void }, O> extends HandleCor
   }
 
   #accepted(handle: OsHandle): void {
+    if (this.#kind.admit && !this.#kind.admit()) {
+      // Beyond maxConnections: closed at once, as Node does.
+      this.loop.native.aio_os_close(u64(handle), this.acceptedKind);
+      return;
+    }
     if (this.#kind.takeRaw(handle)) return;
     let conn: Conn;
     try {

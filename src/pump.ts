@@ -23,6 +23,7 @@ import { Backend, OsHandleKind, RECORD, RecordKind, RecordWord } from "../ffi/re
 import type { Native } from "../ffi/symbols.ts";
 import { aioError } from "./errors.ts";
 import { osHandle, u64 } from "./os_handle.ts";
+import { TimerHeap } from "./timers.ts";
 
 /** What the loop delivers records to (the cores of connections, listeners and pipes). */
 export interface LoopTarget {
@@ -98,6 +99,11 @@ export class LoopCore {
   readonly arena: Uint8Array;
   /** The busy-poll budget in microseconds (0: off). */
   readonly spinUs: number;
+  /**
+   * The loop's one timer structure: every idle timeout and user timer of
+   * its connections, driven by one unref'd JS timer (docs/DESIGN.md, "Timers").
+   */
+  readonly timers: TimerHeap = new TimerHeap((error) => this.reportError(error));
 
   #n: Native;
   #ptr: Deno.PointerObject;
@@ -257,6 +263,7 @@ export class LoopCore {
     this.#unref.clear();
     this.#refs = 0;
     this.#clearTimer();
+    this.timers.close();
     this.#release();
     if (this.#state === "scheduled") this.#state = "idle";
     while (this.#state !== "idle") await new Promise<void>((r) => this.#idleWaiters.push(r));

@@ -1,12 +1,16 @@
 /**
  * The inside of TcpConnection and Pipe: send accounting and water marks,
  * read delivery with pause/resume, end of stream, close reasons, Web
- * Streams. Three small state machines, each changed in one place with the
- * reason beside it (docs/DESIGN.md, "Stream states"):
+ * Streams, timers and framing. Small state machines, each changed in one
+ * place with the reason beside it (docs/DESIGN.md, "Stream states"):
  *
- *  - life:  detached -> connecting -> open -> closing -> closed
- *  - read:  flowing <-> paused, either -> ended (the peer's FIN delivered)
- *  - write: open -> shutting (closeWrite asked) -> shut (FIN sent)
+ *  - life:    detached -> connecting -> open -> closing -> closed
+ *  - read:    flowing <-> paused, flowing -> yielded -> flowing (yieldRead),
+ *             any -> ended (the peer's FIN delivered)
+ *  - write:   open -> shutting (closeWrite asked) -> shut (FIN sent)
+ *  - idle:    off <-> armed (idleTimeoutMs while open or closing)
+ *  - timer:   none <-> armed (setTimer; fires once, cancelTimer, closed)
+ *  - framing: streaming <-> frames (bufferUntil(n))
  *
  * plus who consumes the data (`Consumer`). Records from the loop (DATA,
  * END, WRITTEN, SHUTDOWN, CLOSED, ERROR) drive the machines and fire the
@@ -14,11 +18,13 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import { CloseMode, RecordKind } from "../ffi/records.ts";
 import { type AioError, aioError, Code } from "./errors.ts";
 import { HandleCore } from "./handle.ts";
 import type { LoopCore } from "./pump.ts";
-import { checkPayload, checkWaterMarks, type WaterMarks } from "./validate.ts";
+import { TimerEntry } from "./timers.ts";
+import { checkInt, checkPayload, checkWaterMarks, MAX_READ_BUFFER_SIZE, type WaterMarks } from "./validate.ts";
 
 /**
  * What `send` reports.
@@ -76,8 +82,18 @@ export type SocketState = "detached" | "connecting" | "open" | "closing" | "clos
  */
 export type CloseReason = "local" | "peer" | "reset" | "error" | "aborted" | "timeout";
 
-/** The read side: data flows, or waits (paused), or the peer's end was delivered. */
-type ReadState = "flowing" | "paused" | "ended";
+/**
+ * The read side: data flows, or waits (paused by the user, or yielded to
+ * other connections until the loop's next macrotask), or the peer's end
+ * was delivered.
+ */
+type ReadState = "flowing" | "paused" | "yielded" | "ended";
+/** The idle timeout: not counting, or an entry in the loop's timer heap. */
+type IdleState = "off" | "armed";
+/** The one user timer: none, or an entry in the loop's timer heap. */
+type UserTimerState = "none" | "armed";
+/** How onData gets bytes: as they come, or in frames of exactly n bytes. */
+type Framing = "streaming" | "frames";
 /** The write side: open, a half-close asked for (FIN after the queue), FIN sent. */
 type WriteState = "open" | "shutting" | "shut";
 /**
@@ -110,6 +126,10 @@ export interface StreamCallbacks<O> {
   onClose: ((stream: O, reason: CloseReason) => void) | null;
   /** An I/O error, or an error thrown by a callback. */
   onError: ((stream: O, error: Error) => void) | null;
+  /** No send or receive for `idleTimeoutMs` (TCP only). */
+  onIdleTimeout?: ((stream: O) => void) | null;
+  /** The timer of `setTimer` fired (TCP only). */
+  onTimer?: ((stream: O) => void) | null;
 }
 
 /** How TCP and pipes differ, for the parts of the stream that care. */
@@ -130,6 +150,8 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   cancelConnect: (() => void) | null = null;
   /** Takes the CONNECTED record (set while a connect is in flight). */
   connected: ((status: number, osError: number) => void) | null = null;
+  /** Runs once when the stream is closed, callbacks or not (a listener's connection count). */
+  onFinished: (() => void) | null = null;
 
   readonly #owner: O;
   readonly #kind: StreamKind;
@@ -159,6 +181,21 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   #writable: WritableStream<Uint8Array> | null = null;
   #inOnError = false;
   #closeError: AioError | null = null;
+  // Timers (docs/DESIGN.md, "Timers"): entries in the loop's one heap.
+  #idle: IdleState = "off";
+  #idleMs = 0;
+  #lastActive = 0;
+  #idleEntry: TimerEntry | null = null;
+  #timer: UserTimerState = "none";
+  #timerToken = 0;
+  #timerEntry: TimerEntry | null = null;
+  // Framing (bufferUntil): the frame size and the partial frame.
+  #framing: Framing = "streaming";
+  #frameSize = 0;
+  #frame: Uint8Array | null = null;
+  #frameFill = 0;
+  // Bumped by bufferUntil: a delivery in progress sees the change.
+  #frameGen = 0;
 
   /** Validates `config` (water marks, read size) and binds to `loop`. */
   constructor(owner: O, kind: StreamKind, config: unknown, loop: LoopCore) {
@@ -261,9 +298,158 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   /** Stops delivering data; what arrives meanwhile is kept, none is lost. */
   pauseReading(): void {
     this.live();
-    // flowing -> paused: the user asked. An ended stream stays ended.
-    if (this.#read === "flowing") this.#read = "paused";
+    // flowing|yielded -> paused: the user asked (a pause outlasts a yield).
+    // An ended stream stays ended.
+    if (this.#read === "flowing" || this.#read === "yielded") this.#read = "paused";
     this.#syncReading();
+  }
+
+  /**
+   * Hands the loop to other connections: native reading stops after the
+   * current callback and resumes by itself on the loop's next macrotask.
+   */
+  yieldRead(): void {
+    this.live();
+    if (this.#read !== "flowing") return;
+    // flowing -> yielded: bytes already read are held, none lost; the
+    // pump serves the other handles meanwhile.
+    this.#read = "yielded";
+    this.#syncReading();
+    setImmediate(() => {
+      // yielded -> flowing, unless a pause or the end came meanwhile.
+      if (this.#read !== "yielded" || this.#life === "closed") return;
+      this.#read = "flowing";
+      if (this.#held.length) this.#drainHeld();
+      else this.#syncReading();
+    });
+  }
+
+  /** Most bytes read per wake-up; changes apply to the next read, held bytes stay. */
+  get readBufferSize(): number {
+    return this.#marks.readBufferSize;
+  }
+
+  /** Sets the read size; nothing buffered is dropped (bytes live in JS, not in the read buffer). */
+  setReadBufferSize(size: number): void {
+    this.live();
+    if (size === undefined) throw new TypeError(`${this.what}.readBufferSize must be an integer`);
+    const n = checkInt(size, `${this.what}.readBufferSize`, 1, MAX_READ_BUFFER_SIZE)!;
+    this.#marks = { ...this.#marks, readBufferSize: n };
+    if (this.id) this.loop.native.aio_read_budget(this.loop.ptr, this.id, n);
+  }
+
+  /** `onData` in frames of exactly `n` bytes, or as bytes come ("streaming"). */
+  bufferUntil(n: number | "streaming"): void {
+    this.live();
+    if (n !== "streaming") checkInt(n, `${this.what}.bufferUntil`, 1, 0x7fffffff);
+    const partial = this.#frameFill > 0 ? this.#frame!.slice(0, this.#frameFill) : null;
+    this.#frameGen++;
+    this.#frameFill = 0;
+    if (n === "streaming") {
+      // frames -> streaming: bytes go out as they come.
+      this.#framing = "streaming";
+      this.#frameSize = 0;
+      this.#frame = null;
+    } else {
+      // -> frames: onData gets exactly n bytes at a time.
+      this.#framing = "frames";
+      this.#frameSize = n;
+      this.#frame = new Uint8Array(n);
+    }
+    // A partial frame is older than anything held: it goes first, framed
+    // anew (never dropped). Only a call outside a delivery can have one.
+    if (partial) {
+      this.#held.unshift(partial);
+      this.#syncReading();
+      if (this.#read === "flowing") queueMicrotask(() => this.#drainHeld());
+    }
+  }
+
+  // --- timers (docs/DESIGN.md, "Timers") --------------------------------
+
+  /** The idle timeout in milliseconds (0: off). */
+  get idleTimeoutMs(): number {
+    return this.#idleMs;
+  }
+
+  /** Sets the idle timeout; kept until the stream opens when set before. */
+  setIdleTimeout(ms: number): void {
+    this.live();
+    if (ms === undefined) throw new TypeError(`${this.what}.idleTimeoutMs must be an integer`);
+    this.#idleMs = checkInt(ms, `${this.what}.idleTimeoutMs`, 0, 0x7fffffff)!;
+    this.#lastActive = performance.now();
+    this.#syncIdle();
+  }
+
+  /** Starts the one user timer; returns its token. Throws while one is armed. */
+  setTimer(ms: number): number {
+    this.live();
+    if (ms === undefined) throw new TypeError(`${this.what}.setTimer: ms must be an integer`);
+    const delay = checkInt(ms, `${this.what}.setTimer: ms`, 0, 0x7fffffff)!;
+    if (this.#life === "closed") throw new TypeError(`${this.what}.setTimer: the connection is closed`);
+    if (this.#timer === "armed") {
+      throw new TypeError(`${this.what}.setTimer: a timer is active already (cancelTimer it first)`);
+    }
+    this.#timerEntry ??= new TimerEntry(() => this.#timerFired());
+    // none -> armed: one at a time, so a token is never silently replaced.
+    this.#timer = "armed";
+    this.#timerToken++;
+    this.loop.timers.add(this.#timerEntry, performance.now() + delay);
+    return this.#timerToken;
+  }
+
+  /** Cancels the user timer of `token`; a stale token does nothing. */
+  cancelTimer(token: number): void {
+    this.live();
+    if (typeof token !== "number") throw new TypeError(`${this.what}.cancelTimer: token must be a number`);
+    if (this.#timer !== "armed" || token !== this.#timerToken) return;
+    // armed -> none: the user cancelled it.
+    this.#timer = "none";
+    this.loop.timers.cancel(this.#timerEntry!);
+  }
+
+  #timerFired(): void {
+    if (this.#timer !== "armed") return;
+    // armed -> none: it fires once; onTimer may set the next one.
+    this.#timer = "none";
+    this.invoke(this.#owner.onTimer, this.#owner);
+  }
+
+  // The idle timeout counts exactly while the stream is open or closing
+  // with a timeout set.
+  #syncIdle(): void {
+    const want = this.#idleMs > 0 && (this.#life === "open" || this.#life === "closing");
+    if (want) {
+      this.#idleEntry ??= new TimerEntry(() => this.#idleDue());
+      // off|armed -> armed: due a timeout after the last activity.
+      this.#idle = "armed";
+      this.loop.timers.add(this.#idleEntry, this.#lastActive + this.#idleMs);
+    } else if (this.#idle === "armed") {
+      // armed -> off: disabled, or the stream closed.
+      this.#idle = "off";
+      this.loop.timers.cancel(this.#idleEntry!);
+    }
+  }
+
+  #idleDue(): void {
+    if (this.#idle !== "armed") return;
+    const now = performance.now();
+    const due = this.#lastActive + this.#idleMs;
+    if (due > now + 1) {
+      // Activity since the entry was set: armed again for the new time
+      // (lazy re-arming: no heap work per byte).
+      this.loop.timers.add(this.#idleEntry!, due);
+      return;
+    }
+    // Fired: counts anew from now (re-arms until disabled or closed).
+    this.#lastActive = now;
+    this.loop.timers.add(this.#idleEntry!, now + this.#idleMs);
+    this.invoke(this.#owner.onIdleTimeout, this.#owner);
+  }
+
+  // A send or receive happened: the idle timeout counts from now.
+  #active(): void {
+    if (this.#idleMs > 0) this.#lastActive = performance.now();
   }
 
   /** Delivers again, starting with anything kept while paused. */
@@ -372,6 +558,9 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
     // detached|connecting -> open.
     this.#life = "open";
     this.loop.native.aio_read_budget(this.loop.ptr, id, this.#marks.readBufferSize);
+    // An idle timeout set before connecting starts counting now.
+    this.#lastActive = performance.now();
+    this.#syncIdle();
     const early = this.#earlySends;
     this.#earlySends = [];
     for (const c of early) {
@@ -479,6 +668,7 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
       this.#bytesWritten += r;
       this.#queued += part.length - r;
     }
+    this.#active();
     return true;
   }
 
@@ -496,10 +686,11 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   #data(offset: number, length: number): void {
     if (this.#life !== "open" && this.#life !== "closing") return;
     this.#bytesRead += length;
+    this.#active();
     const view = this.loop.arena.subarray(offset, offset + length);
-    // Paused after this batch was read (or older bytes still wait): keep a
-    // copy behind them, deliver on resume.
-    if (this.#read === "paused" || this.#held.length) {
+    // Paused or yielded after this batch was read (or older bytes still
+    // wait): keep a copy behind them, deliver on resume.
+    if (this.#read === "paused" || this.#read === "yielded" || this.#held.length) {
       this.#held.push(view.slice());
       this.#syncReading();
       return;
@@ -510,7 +701,8 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   #deliver(view: Uint8Array): void {
     const c = this.#consumer;
     if (c === "callback") {
-      this.invoke(this.#onData, this.#owner, view);
+      if (this.#framing === "frames") this.#deliverFrames(view);
+      else this.invoke(this.#onData, this.#owner, view);
     } else if ((c === "stream" || c === "stream-full") && this.#readCtl) {
       this.#readCtl.enqueue(view.slice());
       if ((this.#readCtl.desiredSize ?? 0) <= 0) {
@@ -519,6 +711,46 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
         this.#syncReading();
       }
     }
+  }
+
+  // onData in frames of exactly #frameSize bytes: whole frames straight
+  // from `view` (no copy), the rest into the partial frame. When a
+  // callback pauses, yields, re-frames or closes, the bytes not delivered
+  // yet go back to the front of the held queue, in order.
+  #deliverFrames(view: Uint8Array): void {
+    const gen = this.#frameGen;
+    const n = this.#frameSize;
+    let off = 0;
+    while (off < view.length) {
+      if (this.#frameFill > 0 || view.length - off < n) {
+        const frame = this.#frame!;
+        const take = Math.min(n - this.#frameFill, view.length - off);
+        frame.set(view.subarray(off, off + take), this.#frameFill);
+        this.#frameFill += take;
+        off += take;
+        if (this.#frameFill < n) return;
+        // The frame is complete: it is delivered with the fill at 0, so a
+        // bufferUntil inside onData finds no partial frame.
+        this.#frameFill = 0;
+        this.invoke(this.#onData, this.#owner, frame);
+      } else {
+        this.invoke(this.#onData, this.#owner, view.subarray(off, off + n));
+        off += n;
+      }
+      if (off < view.length && this.#deliveryStopped(gen)) {
+        if (this.#life === "closed") return;
+        this.#held.unshift(view.slice(off));
+        this.#syncReading();
+        if (this.#read === "flowing") queueMicrotask(() => this.#drainHeld());
+        return;
+      }
+    }
+  }
+
+  // Whether a callback changed what the rest of a delivery may do.
+  #deliveryStopped(gen: number): boolean {
+    return this.#read !== "flowing" || this.#life === "closed" || this.#consumer !== "callback" ||
+      gen !== this.#frameGen;
   }
 
   #drainHeld(): void {
@@ -533,6 +765,7 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   #written(n: number): void {
     this.#queued -= n;
     this.#bytesWritten += n;
+    this.#active();
     this.#drained();
   }
 
@@ -553,7 +786,7 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   // The END record: delivered now, or behind the bytes held while paused.
   #end(): void {
     if (this.#life === "closed") return;
-    if (this.#held.length || this.#read === "paused") {
+    if (this.#held.length || this.#read === "paused" || this.#read === "yielded") {
       this.#held.push(END);
       return;
     }
@@ -561,6 +794,14 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   }
 
   #ended(): void {
+    // The peer sent no more: a partial frame goes out short rather than
+    // being lost.
+    if (this.#frameFill > 0 && this.#consumer === "callback") {
+      const rest = this.#frame!.slice(0, this.#frameFill);
+      this.#frameFill = 0;
+      this.invoke(this.#onData, this.#owner, rest);
+      if (this.#life === "closed") return;
+    }
     // flowing -> ended: the peer's FIN reached the reader.
     this.#read = "ended";
     this.#syncReading();
@@ -643,6 +884,15 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
     this.#life = "closed";
     this.#closeReason = reason;
     this.#closeError = error;
+    // Timers die with the stream: at once on abort, when the close
+    // completes after close() (a timer survives a graceful close until then).
+    this.#syncIdle();
+    if (this.#timer === "armed") {
+      // armed -> none: the stream closed.
+      this.#timer = "none";
+      this.loop.timers.cancel(this.#timerEntry!);
+    }
+    this.#frameFill = 0;
     this.detach();
     this.#nativeReading = false;
     this.#held = [];
@@ -676,6 +926,9 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
     } else {
       this.#closePromise = Promise.resolve();
     }
+    const finished = this.onFinished;
+    this.onFinished = null;
+    finished?.();
     if (silent) return;
     if (reason === "error" && error) this.#onErrorReport(error);
     try {

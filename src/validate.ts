@@ -64,7 +64,8 @@ export interface WaterMarks {
 export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
 /** Default read size per wake-up. */
 export const DEFAULT_READ_BUFFER_SIZE = 64 * 1024;
-const MAX_READ_BUFFER_SIZE = 1024 * 1024;
+/** The largest read size: the loop's receive arena. */
+export const MAX_READ_BUFFER_SIZE = 1024 * 1024;
 
 /** Validates a connection/pipe config and fills in the defaults. */
 export function checkWaterMarks(config: unknown, name = "config"): WaterMarks {

@@ -282,3 +282,28 @@ Deno.test({
     assert.match(out, /\[client 6\] still here/);
   },
 });
+
+Deno.test("multicore server: one worker per core on one port (Linux reusePort; Windows sockets handed over with WSADuplicateSocket), stops when stdin closes", async () => {
+  const server = new Example("examples/multicore_server.ts", ["0", "2"], [...RUN_FLAGS, "--allow-run"], "piped");
+  try {
+    const port = Number((await server.waitFor(/multicore server on 127\.0\.0\.1:(\d+): 2 workers/, "listening"))[1]);
+    await server.waitFor(/worker 0 ready[\s\S]*worker 1 ready|worker 1 ready[\s\S]*worker 0 ready/, "both workers");
+    const seen = new Set<string>();
+    // Linux: the kernel spreads connections by a hash of the 4-tuple;
+    // Windows: the parent hands accepted sockets out in turn. Bounded tries.
+    for (let i = 0; i < 100 && seen.size < 2; i++) {
+      const client = await lineClient(port);
+      await client.saw("\n", "its worker's line");
+      seen.add(/worker (\d)/.exec(client.state.text)![1]);
+      client.say("echo me");
+      await client.saw("echo me");
+      client.conn.abort();
+    }
+    assert.deepEqual([...seen].sort(), ["0", "1"]);
+    await server.closeStdin();
+    const out = await server.exited("multicore server");
+    assert.match(out, /stopped \(worker exit codes 0 0\)/);
+  } finally {
+    server.kill();
+  }
+});

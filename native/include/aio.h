@@ -34,7 +34,7 @@
 extern "C" {
 #endif
 
-#define AIO_ABI_VERSION 3
+#define AIO_ABI_VERSION 4
 
 /* bits 0-19: slot index; bits 20-30: generation (never 0); bit 31: clear. */
 typedef uint32_t aio_id;
@@ -125,8 +125,16 @@ enum aio_flags {
   AIO_F_V6ONLY = 1,    /* listen: IPV6_V6ONLY on an IPv6 socket */
   AIO_F_NODELAY = 2,   /* connect/adopt: TCP_NODELAY */
   AIO_F_READABLE = 4,  /* pipe adopt: this end reads */
-  AIO_F_WRITABLE = 8   /* pipe adopt: this end writes */
+  AIO_F_WRITABLE = 8,  /* pipe adopt: this end writes */
+  AIO_F_REUSEPORT = 16, /* listen: SO_REUSEPORT (Linux: listeners of one
+                           user share the port, the kernel balances
+                           connections); AIO_ENOTSUP where the OS lacks it */
+  AIO_F_EXCLUSIVE = 32  /* listen: SO_EXCLUSIVEADDRUSE (Windows); Linux
+                           binds exclusively anyway unless REUSEPORT */
 };
+
+/* Socket buffer sizes for aio_tcp_buffer_size. */
+enum aio_buffer { AIO_BUF_RECV = 0, AIO_BUF_SEND = 1 };
 
 enum aio_backend { AIO_BACKEND_EPOLL = 1, AIO_BACKEND_IOCP = 2 };
 
@@ -198,7 +206,41 @@ int32_t aio_tcp_connect(aio_loop *loop, const aio_addr *addr, int32_t flags);
  * description, which dup'ed fds and other processes share; and
  * FD_CLOEXEC). */
 int32_t aio_tcp_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags);
+/* TCP_NODELAY of a stream; on a listener, of every socket it accepts
+ * from now on. */
 int32_t aio_tcp_nodelay(aio_loop *loop, aio_id id, int32_t on);
+/* Connects from local (bound first; NULL: the family's wildcard, any
+ * port), otherwise as aio_tcp_connect. */
+int32_t aio_tcp_connect_from(aio_loop *loop, const aio_addr *addr,
+                             const aio_addr *local, int32_t flags);
+/* SO_KEEPALIVE, and when on, the idle time before the first probe and the
+ * time between probes (milliseconds; rounded up to seconds where the OS
+ * counts seconds; 0 keeps the OS's value) and the probes before the peer
+ * counts as dead (0: the OS's; Windows without TCP_KEEPCNT ignores it).
+ * On a listener: for every socket it accepts from now on. */
+int32_t aio_tcp_keepalive(aio_loop *loop, aio_id id, int32_t on,
+                          int32_t idle_ms, int32_t interval_ms,
+                          int32_t count);
+/* SO_RCVBUF / SO_SNDBUF (which: enum aio_buffer) of a stream or listener:
+ * sets it when size > 0, then returns the OS's value (Linux doubles what
+ * it is given). */
+int32_t aio_tcp_buffer_size(aio_loop *loop, aio_id id, int32_t which,
+                            int32_t size);
+/* Raw getsockopt / setsockopt on the socket of a stream or listener, with
+ * the OS's own level and name numbers. get returns the length written to
+ * out. set refuses (AIO_EINVAL) the options that make a socket behave as a
+ * blocking one (SO_RCVTIMEO, SO_SNDTIMEO; Windows SO_OPENTYPE): the loop
+ * needs non-blocking sockets, and no option changes O_NONBLOCK/FIONBIO. */
+int32_t aio_sockopt_get(aio_loop *loop, aio_id id, int32_t level,
+                        int32_t name, uint8_t *out, int32_t cap);
+int32_t aio_sockopt_set(aio_loop *loop, aio_id id, int32_t level,
+                        int32_t name, const uint8_t *value, int32_t len);
+/* Adopts an inherited listening socket (systemd's LISTEN_FDS, a socket a
+ * parent process duplicated); same ownership rule as aio_tcp_adopt. A
+ * socket that is not listening is refused with AIO_EINVAL. accepts: as
+ * aio_tcp_listen. */
+int32_t aio_tcp_adopt_listener(aio_loop *loop, uint64_t os_handle,
+                               int32_t accepts);
 /* Closes an OS handle that no loop owns (an accepted socket that was
  * refused, an unadopted pipe end). kind: 0 socket, 1 pipe/file. */
 int32_t aio_os_close(uint64_t os_handle, int32_t kind);

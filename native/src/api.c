@@ -148,8 +148,17 @@ AIO_EXPORT int32_t aio_tcp_listen(aio_loop *loop, const aio_addr *addr,
 
 AIO_EXPORT int32_t aio_tcp_connect(aio_loop *loop, const aio_addr *addr,
                                    int32_t flags) {
+  return aio_tcp_connect_from(loop, addr, NULL, flags);
+}
+
+AIO_EXPORT int32_t aio_tcp_connect_from(aio_loop *loop, const aio_addr *addr,
+                                        const aio_addr *local,
+                                        int32_t flags) {
   RETURN_IF(!loop || !api__valid_addr(addr) || addr->port == 0, AIO_EINVAL);
-  return backend_tcp_connect(loop, addr, flags);
+  /* A socket has one family: the local address must be of the peer's. */
+  RETURN_IF(local && (!api__valid_addr(local) ||
+                      local->family != addr->family), AIO_EINVAL);
+  return backend_tcp_connect(loop, addr, local, flags);
 }
 
 AIO_EXPORT int32_t aio_tcp_adopt(aio_loop *loop, uint64_t os_handle,
@@ -158,11 +167,88 @@ AIO_EXPORT int32_t aio_tcp_adopt(aio_loop *loop, uint64_t os_handle,
   return backend_tcp_adopt(loop, os_handle, flags);
 }
 
+/* A TCP stream or listener (not a Unix domain socket listener, which has
+ * no TCP options). */
+static int api__tcp(aio_handle *h) {
+  net_socket s;
+  if (h->kind == KIND_STREAM) return 1;
+  /* A listener of either kind is KIND_LISTENER: only an IP one is TCP. */
+  return h->kind == KIND_LISTENER && backend_socket(h, &s) && net_is_ip(s);
+}
+
 AIO_EXPORT int32_t aio_tcp_nodelay(aio_loop *loop, aio_id id, int32_t on) {
   aio_handle *h = api__get(loop, id);
+  int32_t r;
   RETURN_IF(!h, AIO_EBADID);
-  RETURN_IF(h->kind != KIND_STREAM, AIO_EINVAL);
-  return backend_tcp_nodelay(loop, h, on);
+  RETURN_IF(!api__tcp(h), AIO_EINVAL);
+  r = backend_tcp_nodelay(loop, h, on);
+  if (r >= 0 && h->kind == KIND_LISTENER) {
+    /* For every socket accepted from now on (docs/DESIGN.md, "Connection
+     * control"): inheritance from the listener differs between systems. */
+    h->accept_opts.set_nodelay = 1;
+    h->accept_opts.nodelay = on ? 1 : 0;
+  }
+  return r;
+}
+
+AIO_EXPORT int32_t aio_tcp_keepalive(aio_loop *loop, aio_id id, int32_t on,
+                                     int32_t idle_ms, int32_t interval_ms,
+                                     int32_t count) {
+  aio_handle *h = api__get(loop, id);
+  int32_t r;
+  RETURN_IF(!h, AIO_EBADID);
+  RETURN_IF(!api__tcp(h), AIO_EINVAL);
+  RETURN_IF(idle_ms < 0 || interval_ms < 0 || count < 0 || count > 127,
+            AIO_EINVAL);
+  r = backend_tcp_keepalive(loop, h, on, idle_ms, interval_ms, count);
+  if (r >= 0 && h->kind == KIND_LISTENER) {
+    h->accept_opts.set_keepalive = 1;
+    h->accept_opts.keepalive = on ? 1 : 0;
+    h->accept_opts.idle_ms = idle_ms;
+    h->accept_opts.interval_ms = interval_ms;
+    h->accept_opts.count = count;
+  }
+  return r;
+}
+
+AIO_EXPORT int32_t aio_tcp_buffer_size(aio_loop *loop, aio_id id,
+                                       int32_t which, int32_t size) {
+  aio_handle *h = api__get(loop, id);
+  net_socket s;
+  RETURN_IF(!h, AIO_EBADID);
+  RETURN_IF(which != AIO_BUF_RECV && which != AIO_BUF_SEND, AIO_EINVAL);
+  RETURN_IF(size < 0, AIO_EINVAL);
+  RETURN_IF(!api__tcp(h) || !backend_socket(h, &s), AIO_EINVAL);
+  return net_buffer_size(loop, s, which == AIO_BUF_SEND, size);
+}
+
+AIO_EXPORT int32_t aio_sockopt_get(aio_loop *loop, aio_id id, int32_t level,
+                                   int32_t name, uint8_t *out, int32_t cap) {
+  aio_handle *h = api__get(loop, id);
+  net_socket s;
+  RETURN_IF(!h, AIO_EBADID);
+  RETURN_IF(!out || cap < 1 || cap > 1024, AIO_EINVAL);
+  RETURN_IF(!backend_socket(h, &s), AIO_EINVAL); /* a pipe has none */
+  return net_sockopt_get(loop, s, level, name, out, cap);
+}
+
+AIO_EXPORT int32_t aio_sockopt_set(aio_loop *loop, aio_id id, int32_t level,
+                                   int32_t name, const uint8_t *value,
+                                   int32_t len) {
+  aio_handle *h = api__get(loop, id);
+  net_socket s;
+  RETURN_IF(!h, AIO_EBADID);
+  RETURN_IF(!value || len < 1 || len > 1024, AIO_EINVAL);
+  RETURN_IF(!backend_socket(h, &s), AIO_EINVAL);
+  /* The loop's I/O needs non-blocking sockets (lori's rule too). */
+  RETURN_IF(net_sockopt_blocking(level, name), AIO_EINVAL);
+  return net_sockopt_set(loop, s, level, name, value, len);
+}
+
+AIO_EXPORT int32_t aio_tcp_adopt_listener(aio_loop *loop, uint64_t os_handle,
+                                          int32_t accepts) {
+  RETURN_IF(!loop || accepts < 1 || accepts > 256, AIO_EINVAL);
+  return backend_tcp_adopt_listener(loop, os_handle, accepts);
 }
 
 AIO_EXPORT int32_t aio_os_close(uint64_t os_handle, int32_t kind) {

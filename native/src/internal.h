@@ -9,7 +9,7 @@
  * win/) implements the backend_* interface below. It is not a small
  * readiness API like Redis's ae (create / add / delete / poll): a
  * completion backend (IOCP) owns the operations in flight, so the
- * interface is the set of things a handle can do, thirty verbs in six
+ * interface is the set of things a handle can do, thirty-two verbs in six
  * groups, and no knowledge of JS.
  */
 #ifndef AIO_INTERNAL_H
@@ -132,6 +132,19 @@ typedef struct sendq {
   uint64_t bytes;
 } sendq;
 
+/* TCP options a listener gives every socket it accepts (aio_tcp_nodelay
+ * and aio_tcp_keepalive on a listener id); set: which of them were asked
+ * for, so an accepted socket keeps the OS's defaults otherwise. */
+typedef struct tcp_opts {
+  uint8_t set_nodelay;
+  uint8_t set_keepalive;
+  uint8_t nodelay;
+  uint8_t keepalive;
+  int32_t idle_ms;
+  int32_t interval_ms;
+  int32_t count;
+} tcp_opts;
+
 typedef struct aio_handle aio_handle;
 
 struct aio_handle {
@@ -146,6 +159,7 @@ struct aio_handle {
   read_state read;
   shut_state shut;
   int32_t read_budget;
+  tcp_opts accept_opts; /* listeners only */
   sendq queue;
   uint64_t written; /* bytes taken by the OS and not yet reported */
   int32_t error;    /* a failure waiting for ERROR (negated code), or 0 */
@@ -285,13 +299,22 @@ void backend_stream_discard_unread(aio_handle *h);
 /* Reads what is waiting (or starts waiting for it); nonzero: more may wait. */
 int backend_stream_read(aio_loop *loop, aio_handle *h);
 
-/* 4. TCP (4) and 5. pipes (4): making handles. Each returns an id. */
+/* 4. TCP (6) and 5. pipes (4): making handles (each returns an id) and
+ * TCP options. */
 int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
                            int32_t backlog, int32_t flags, int32_t accepts);
+/* local: bound before connecting, or NULL. */
 int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
-                            int32_t flags);
+                            const aio_addr *local, int32_t flags);
 int32_t backend_tcp_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags);
+int32_t backend_tcp_adopt_listener(aio_loop *loop, uint64_t os_handle,
+                                   int32_t accepts);
+/* Options of a stream's socket (a listener's: the same on its own socket,
+ * which accepted sockets may inherit; api.c keeps them for accepts). */
 int32_t backend_tcp_nodelay(aio_loop *loop, aio_handle *h, int32_t on);
+int32_t backend_tcp_keepalive(aio_loop *loop, aio_handle *h, int32_t on,
+                              int32_t idle_ms, int32_t interval_ms,
+                              int32_t count);
 int32_t backend_pipe_pair(uint64_t *out, int32_t *os_error);
 int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags);
 int32_t backend_pipe_listen(aio_loop *loop, const char *path,

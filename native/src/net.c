@@ -33,6 +33,68 @@ int32_t net_address(aio_loop *loop, net_socket s, int32_t which,
   return sockaddr_to_aio((const struct sockaddr *)&ss, out);
 }
 
+static int32_t net__fail(aio_loop *loop) {
+  int32_t e = net__last_error();
+  return loop_fail(loop, error_from_os(e), e);
+}
+
+int net_is_ip(net_socket s) {
+  struct sockaddr_storage ss;
+  socklen_t len = (socklen_t)sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(s, (struct sockaddr *)&ss, &len) != 0) return 0;
+  return ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
+}
+
+int32_t net_buffer_size(aio_loop *loop, net_socket s, int send, int32_t size) {
+  int name = send ? SO_SNDBUF : SO_RCVBUF;
+  int v = (int)size;
+  socklen_t len = (socklen_t)sizeof v;
+  if (size > 0 &&
+      setsockopt(s, SOL_SOCKET, name, (const char *)&v, (socklen_t)sizeof v))
+    return net__fail(loop);
+  /* Read back: the OS's value is what counts (Linux doubles the request
+   * for its bookkeeping and clamps it to rmem_max/wmem_max). */
+  v = 0;
+  if (getsockopt(s, SOL_SOCKET, name, (char *)&v, &len) != 0)
+    return net__fail(loop);
+  return v < 0 ? 0 : (int32_t)v;
+}
+
+int32_t net_sockopt_get(aio_loop *loop, net_socket s, int32_t level,
+                        int32_t name, uint8_t *out, int32_t cap) {
+  socklen_t len = (socklen_t)cap;
+  /* Zeroed first: Wine writes fewer bytes than asked for some options. */
+  memset(out, 0, (size_t)cap);
+  if (getsockopt(s, (int)level, (int)name, (char *)out, &len) != 0)
+    return net__fail(loop);
+  return (int32_t)len > cap ? cap : (int32_t)len;
+}
+
+int32_t net_sockopt_set(aio_loop *loop, net_socket s, int32_t level,
+                        int32_t name, const uint8_t *value, int32_t len) {
+  if (setsockopt(s, (int)level, (int)name, (const char *)value,
+                 (socklen_t)len) != 0)
+    return net__fail(loop);
+  return 0;
+}
+
+int net_sockopt_blocking(int32_t level, int32_t name) {
+  /* No socket option sets O_NONBLOCK or FIONBIO; these are the ones that
+   * only mean something to blocking calls or make new sockets blocking
+   * (Windows SO_OPENTYPE: synchronous, non-overlapped sockets, which the
+   * completion port cannot serve). */
+  if (level != SOL_SOCKET) return 0;
+#if defined(_WIN32)
+  if (name == 0x7008 /* SO_OPENTYPE (mswsock.h) */) return 1;
+#endif
+#if defined(SO_RCVTIMEO_NEW) && defined(SO_SNDTIMEO_NEW)
+  /* Linux's 64-bit time_t spellings of the same two options. */
+  if (name == SO_RCVTIMEO_NEW || name == SO_SNDTIMEO_NEW) return 1;
+#endif
+  return name == SO_RCVTIMEO || name == SO_SNDTIMEO;
+}
+
 int sockaddr_from_aio(const aio_addr *a, struct sockaddr_storage *ss) {
   memset(ss, 0, sizeof *ss);
   if (a->family == 6) {

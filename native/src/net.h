@@ -37,6 +37,19 @@ int32_t addrlist_add(aio_addr *out, int32_t n, int32_t cap,
 int32_t net_address(aio_loop *loop, net_socket s, int32_t which,
                     aio_addr *out);
 
+/* Whether s is an IPv4 or IPv6 socket (a Unix domain one is not). */
+int net_is_ip(net_socket s);
+/* SO_RCVBUF (send 0) or SO_SNDBUF (send 1): set when size > 0, then the
+ * OS's value. */
+int32_t net_buffer_size(aio_loop *loop, net_socket s, int send, int32_t size);
+/* Raw getsockopt (returns the length written) and setsockopt. */
+int32_t net_sockopt_get(aio_loop *loop, net_socket s, int32_t level,
+                        int32_t name, uint8_t *out, int32_t cap);
+int32_t net_sockopt_set(aio_loop *loop, net_socket s, int32_t level,
+                        int32_t name, const uint8_t *value, int32_t len);
+/* Whether an option would make the socket behave as a blocking one. */
+int net_sockopt_blocking(int32_t level, int32_t name);
+
 /* The socket of a TCP stream or listener (Unix domain sockets too on
  * Linux); 0 when h has none (a pipe). One per backend. */
 int backend_socket(const aio_handle *h, net_socket *out);

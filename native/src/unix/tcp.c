@@ -33,6 +33,13 @@ int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
    * without letting others take the port"). */
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
     return unix_fail_fd(loop, fd, errno);
+  /* Sharing the port is asked for, never implied: each listener of the
+   * group binds with it (the kernel spreads connections over them). A
+   * Linux socket binds exclusively without it, so AIO_F_EXCLUSIVE needs
+   * nothing here. */
+  if ((flags & AIO_F_REUSEPORT) &&
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
+    return unix_fail_fd(loop, fd, errno);
   if (addr->family == 6) {
     /* Always explicit: the default differs between systems. */
     int v6only = (flags & AIO_F_V6ONLY) ? 1 : 0;
@@ -46,8 +53,53 @@ int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
   return r;
 }
 
+/* SO_KEEPALIVE and its timing on fd; 0 or the errno. Linux counts the
+ * times in seconds: a millisecond value is rounded up, never to 0 (which
+ * the kernel refuses). */
+static int tcp__keepalive(int fd, int on, int32_t idle_ms,
+                          int32_t interval_ms, int32_t count) {
+  int v = on ? 1 : 0;
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof v) < 0) return errno;
+  if (!on) return 0;
+  if (idle_ms > 0) {
+    v = (int)((idle_ms + 999) / 1000);
+    if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof v) < 0)
+      return errno;
+  }
+  if (interval_ms > 0) {
+    v = (int)((interval_ms + 999) / 1000);
+    if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof v) < 0)
+      return errno;
+  }
+  if (count > 0) {
+    v = (int)count;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof v) < 0)
+      return errno;
+  }
+  return 0;
+}
+
+/* What a listener gives each accepted socket. Best effort: the
+ * connection is good without them, and JS cannot be told per socket. */
+static void tcp__accept_opts(int fd, const tcp_opts *o) {
+  if (o->set_nodelay) {
+    int v = o->nodelay;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v);
+  }
+  if (o->set_keepalive)
+    tcp__keepalive(fd, o->keepalive, o->idle_ms, o->interval_ms, o->count);
+}
+
+int32_t backend_tcp_keepalive(aio_loop *loop, aio_handle *h, int32_t on,
+                              int32_t idle_ms, int32_t interval_ms,
+                              int32_t count) {
+  int e = tcp__keepalive(((unix_handle *)h)->fd, on, idle_ms, interval_ms,
+                         count);
+  return e ? unix_fail(loop, e) : 0;
+}
+
 int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
-                            int32_t flags) {
+                            const aio_addr *local, int32_t flags) {
   struct sockaddr_storage ss;
   socklen_t len = (socklen_t)sockaddr_from_aio(addr, &ss);
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -57,6 +109,13 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
   if (flags & AIO_F_NODELAY) {
     int on = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  }
+  if (local) {
+    /* Bind before connecting: the source address (and port) is chosen. */
+    struct sockaddr_storage ls;
+    socklen_t llen = (socklen_t)sockaddr_from_aio(local, &ls);
+    if (bind(fd, (struct sockaddr *)&ls, llen) < 0)
+      return unix_fail_fd(loop, fd, errno);
   }
   if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
     return unix_fail_fd(loop, fd, errno);
@@ -90,6 +149,31 @@ int32_t backend_tcp_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
   return r;
 }
 
+int32_t backend_tcp_adopt_listener(aio_loop *loop, uint64_t os_handle,
+                                   int32_t accepts) {
+  int fd = (int)os_handle;
+  int type = 0, listening = 0;
+  socklen_t len = sizeof type;
+  unix_handle *u;
+  int32_t r;
+  AIO_UNUSED(accepts); /* accept4 needs no outstanding requests */
+  if (os_handle > INT32_MAX) return loop_fail(loop, AIO_EBADF, EBADF);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+    return unix_fail(loop, errno); /* not a socket: EBADF / ENOTSOCK */
+  len = sizeof listening;
+  /* A TCP listener only: a Unix domain socket listens too, but has no
+   * IP address or TCP options (PipeListener is its class). */
+  if (type != SOCK_STREAM ||
+      getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 ||
+      !listening || !net_is_ip(fd))
+    return loop_fail(loop, AIO_EINVAL, 0);
+  /* Registered edge-triggered: connections already in the backlog make
+   * the first edge at once (epoll reports the ready state on ADD). */
+  r = unix_handle_adopt(loop, fd, KIND_LISTENER, H_READING, &u);
+  if (r >= 0) u->is_socket = 1;
+  return r;
+}
+
 int32_t backend_tcp_nodelay(aio_loop *loop, aio_handle *h, int32_t on) {
   unix_handle *u = (unix_handle *)h;
   int v = on ? 1 : 0;
@@ -108,6 +192,7 @@ int unix_listener_process(aio_loop *loop, unix_handle *u) {
     if (records_room(loop) < RECORD_RESERVE) return 1;
     fd = accept4(u->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
+      tcp__accept_opts(fd, &h->accept_opts);
       records_push_handle(loop, h, (uint64_t)fd);
       continue;
     }

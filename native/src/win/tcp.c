@@ -111,6 +111,70 @@ static int tcp__is_loopback(const aio_addr *a) {
 
 static int32_t listener__close(aio_loop *loop, win_listener *l);
 
+/* Keepalive option numbers of Windows 10 1709 and later, which mingw-w64's
+ * headers may lack (ws2ipdef.h). */
+#ifndef TCP_KEEPIDLE
+#define TCP_KEEPIDLE 3 /* TCP_KEEPALIVE */
+#endif
+#ifndef TCP_KEEPCNT
+#define TCP_KEEPCNT 16
+#endif
+#ifndef TCP_KEEPINTVL
+#define TCP_KEEPINTVL 17
+#endif
+
+static int tcp__int_opt(SOCKET s, int level, int name, int v) {
+  return setsockopt(s, level, name, (const char *)&v, (int)sizeof v);
+}
+
+/* SO_KEEPALIVE and its timing on s; 0 or the Winsock error. The per-socket
+ * options count seconds; where they are missing (before Windows 10 1709)
+ * SIO_KEEPALIVE_VALS takes milliseconds but no probe count. */
+static DWORD tcp__keepalive(SOCKET s, int on, int32_t idle_ms,
+                            int32_t interval_ms, int32_t count) {
+  int idle_s = (int)((idle_ms + 999) / 1000);
+  int intvl_s = (int)((interval_ms + 999) / 1000);
+  if (tcp__int_opt(s, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0) != 0)
+    return (DWORD)WSAGetLastError();
+  if (!on) return 0;
+  if ((idle_ms <= 0 || tcp__int_opt(s, IPPROTO_TCP, TCP_KEEPIDLE, idle_s) == 0) &&
+      (interval_ms <= 0 ||
+       tcp__int_opt(s, IPPROTO_TCP, TCP_KEEPINTVL, intvl_s) == 0) &&
+      (count <= 0 || tcp__int_opt(s, IPPROTO_TCP, TCP_KEEPCNT, count) == 0))
+    return 0;
+  {
+    /* The older way: both times at once (0 is not "keep the OS's value"
+     * here, so the documented defaults stand in: 2 h idle, 1 s apart). */
+    struct tcp_keepalive ka;
+    DWORD bytes = 0;
+    ka.onoff = 1;
+    ka.keepalivetime = idle_ms > 0 ? (ULONG)idle_ms : 7200000u;
+    ka.keepaliveinterval = interval_ms > 0 ? (ULONG)interval_ms : 1000u;
+    if (WSAIoctl(s, SIO_KEEPALIVE_VALS, &ka, sizeof ka, NULL, 0, &bytes, NULL,
+                 NULL) != 0)
+      return (DWORD)WSAGetLastError();
+  }
+  return 0;
+}
+
+/* What a listener gives each accepted socket. Best effort: the
+ * connection is good without them, and JS cannot be told per socket. */
+static void tcp__accept_opts(SOCKET s, const tcp_opts *o) {
+  if (o->set_nodelay) tcp__int_opt(s, IPPROTO_TCP, TCP_NODELAY, o->nodelay);
+  if (o->set_keepalive)
+    tcp__keepalive(s, o->keepalive, o->idle_ms, o->interval_ms, o->count);
+}
+
+int32_t backend_tcp_keepalive(aio_loop *loop, aio_handle *h, int32_t on,
+                              int32_t idle_ms, int32_t interval_ms,
+                              int32_t count) {
+  SOCKET s = INVALID_SOCKET;
+  DWORD e;
+  backend_socket(h, &s);
+  e = tcp__keepalive(s, on, idle_ms, interval_ms, count);
+  return e ? win_fail(loop, e) : 0;
+}
+
 /* --- listening ---------------------------------------------------------- */
 
 static int listener__per_connection(DWORD e) {
@@ -135,6 +199,7 @@ static void listener__accepted(win_listener *l, win_accept *a, DWORD err) {
     closesocket(s);
     return;
   }
+  tcp__accept_opts(s, &l->w.base.accept_opts);
   l->fifo[(l->fifo_head + l->fifo_count) % l->count] = s;
   l->fifo_count++;
 }
@@ -185,21 +250,88 @@ static void listener__post_all(aio_loop *loop, win_listener *l) {
   if (l->fifo_count > 0 || l->accept_error) loop_pend(loop, &l->w.base);
 }
 
+/* Makes a listener of s, a listening socket: its AcceptEx ops, the port
+ * association, the first accepts. On failure s is closed unless adopted
+ * (then it is untouched and still the caller's: aio.h's ownership rule). */
+static int32_t listener__start(aio_loop *loop, SOCKET s, int family,
+                               int32_t accepts, int adopted) {
+  GUID guid = WSAID_ACCEPTEX;
+  LPFN_ACCEPTEX acceptex = NULL;
+  DWORD e = tcp__extension(s, guid, &acceptex, sizeof acceptex);
+  win_listener *l;
+  int32_t i;
+  if (e) return adopted ? win_fail(loop, e) : tcp__fail_socket(loop, s, e);
+  /* The FIFO lives in the same block, after the ops. */
+  l = (win_listener *)handle_new(
+      loop, sizeof *l + (size_t)accepts * (sizeof(win_accept) + sizeof(SOCKET)),
+      KIND_LISTENER);
+  if (!l) {
+    if (adopted) return loop_fail(loop, AIO_ENOMEM, ERROR_NOT_ENOUGH_MEMORY);
+    return tcp__fail_socket(loop, s, ERROR_NOT_ENOUGH_MEMORY);
+  }
+  l->sock = s;
+  l->family = family;
+  l->acceptex = acceptex;
+  l->count = accepts;
+  l->fifo = (SOCKET *)(void *)&l->ops[accepts];
+  for (i = 0; i < accepts; i++) {
+    l->ops[i].op.type = OP_ACCEPT;
+    l->ops[i].op.owner = &l->w;
+    l->ops[i].sock = INVALID_SOCKET;
+  }
+  if (adopted) {
+    int32_t r = win_adopt_associate(loop, (HANDLE)s);
+    if (r < 0) {
+      l->sock = INVALID_SOCKET; /* still the caller's */
+      listener__close(loop, l);
+      return r;
+    }
+  } else {
+    e = win_associate(loop, (HANDLE)s);
+    if (e) {
+      listener__close(loop, l);
+      return win_fail(loop, e);
+    }
+  }
+  /* A listener accepts from the start, as on epoll. */
+  l->w.base.flags |= H_READING;
+  listener__post_all(loop, l);
+  if (l->accept_error) {
+    enum aio_error code = l->accept_error;
+    int32_t os = l->accept_os_error;
+    if (adopted) {
+      /* The socket stays the caller's: cancel what was posted on it (the
+       * packets still come, so the ops' memory waits for them), and leave
+       * the association, which cannot be undone while packets are due. */
+      for (i = 0; i < accepts; i++)
+        if (l->ops[i].op.posted) CancelIoEx((HANDLE)s, &l->ops[i].op.ov);
+      l->sock = INVALID_SOCKET;
+    }
+    listener__close(loop, l);
+    return loop_fail(loop, code, os);
+  }
+  return (int32_t)l->w.base.id;
+}
+
 int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
                            int32_t backlog, int32_t flags, int32_t accepts) {
   SOCKADDR_STORAGE ss;
   int len = sockaddr_from_aio(addr, &ss);
-  GUID guid = WSAID_ACCEPTEX;
-  LPFN_ACCEPTEX acceptex = NULL;
   DWORD e = 0;
-  SOCKET s = tcp__socket(ss.ss_family, &e);
-  win_listener *l;
-  int32_t i;
+  SOCKET s;
 
+  /* Windows has no SO_REUSEPORT: SO_REUSEADDR there lets any socket take
+   * the port over, which is not the balanced sharing asked for. */
+  if (flags & AIO_F_REUSEPORT) return loop_fail(loop, AIO_ENOTSUP, 0);
+  s = tcp__socket(ss.ss_family, &e);
   if (s == INVALID_SOCKET) return win_fail(loop, e);
-  /* Neither SO_REUSEADDR (on Windows it lets another socket take the
-   * port) nor SO_EXCLUSIVEADDRUSE (docs/DESIGN.md, rule "Bind without
-   * letting others take the port"). */
+  /* Not SO_REUSEADDR (on Windows it lets another socket take the port);
+   * SO_EXCLUSIVEADDRUSE only when asked for (docs/DESIGN.md, rule "Bind
+   * without letting others take the port"): it also keeps a later
+   * listener out of the port while old connections linger. */
+  if ((flags & AIO_F_EXCLUSIVE) &&
+      tcp__int_opt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, 1) != 0)
+    return tcp__fail_socket(loop, s, (DWORD)WSAGetLastError());
   if (addr->family == 6) {
     /* Always explicit: the default differs between systems. */
     DWORD v6only = (flags & AIO_F_V6ONLY) ? 1 : 0;
@@ -210,39 +342,35 @@ int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
   if (bind(s, (const struct sockaddr *)&ss, len) != 0 ||
       listen(s, backlog) != 0)
     return tcp__fail_socket(loop, s, (DWORD)WSAGetLastError());
-  e = tcp__extension(s, guid, &acceptex, sizeof acceptex);
-  if (e) return tcp__fail_socket(loop, s, e);
+  return listener__start(loop, s, ss.ss_family, accepts, 0);
+}
 
-  /* The FIFO lives in the same block, after the ops. */
-  l = (win_listener *)handle_new(
-      loop, sizeof *l + (size_t)accepts * (sizeof(win_accept) + sizeof(SOCKET)),
-      KIND_LISTENER);
-  if (!l) return tcp__fail_socket(loop, s, ERROR_NOT_ENOUGH_MEMORY);
-  l->sock = s;
-  l->family = ss.ss_family;
-  l->acceptex = acceptex;
-  l->count = accepts;
-  l->fifo = (SOCKET *)(void *)&l->ops[accepts];
-  for (i = 0; i < accepts; i++) {
-    l->ops[i].op.type = OP_ACCEPT;
-    l->ops[i].op.owner = &l->w;
-    l->ops[i].sock = INVALID_SOCKET;
-  }
-  e = win_associate(loop, (HANDLE)s);
-  if (e) {
-    listener__close(loop, l);
-    return win_fail(loop, e);
-  }
-  /* A listener accepts from the start, as on epoll. */
-  l->w.base.flags |= H_READING;
-  listener__post_all(loop, l);
-  if (l->accept_error) {
-    enum aio_error code = l->accept_error;
-    int32_t os = l->accept_os_error;
-    listener__close(loop, l);
-    return loop_fail(loop, code, os);
-  }
-  return (int32_t)l->w.base.id;
+int32_t backend_tcp_adopt_listener(aio_loop *loop, uint64_t os_handle,
+                                   int32_t accepts) {
+  SOCKET s = (SOCKET)os_handle;
+  SOCKADDR_STORAGE ss;
+  int len = (int)sizeof ss;
+  int type = 0, listening = 0; /* Wine writes fewer bytes for some */
+  int olen = (int)sizeof type;
+  u_long on = 1;
+  int32_t r;
+  if (getsockopt(s, SOL_SOCKET, SO_TYPE, (char *)&type, &olen) != 0)
+    return win_fail(loop, (DWORD)WSAGetLastError()); /* not a socket */
+  olen = (int)sizeof listening;
+  if (type != SOCK_STREAM ||
+      getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, (char *)&listening, &olen) != 0 ||
+      !listening)
+    return loop_fail(loop, AIO_EINVAL, 0);
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(s, (struct sockaddr *)&ss, &len) != 0)
+    return win_fail(loop, (DWORD)WSAGetLastError());
+  r = listener__start(loop, s, ss.ss_family, accepts, 1);
+  if (r < 0) return r;
+  /* Non-blocking last, as for an adopted stream: Winsock cannot read the
+   * mode back. A failure here leaves the listener working (AcceptEx does
+   * not care) and the socket ours. */
+  ioctlsocket(s, FIONBIO, &on);
+  return r;
 }
 
 static void listener__complete(aio_loop *loop, win_op *op, DWORD bytes,
@@ -344,7 +472,7 @@ static void tcp__nodelay(SOCKET s) {
 }
 
 int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
-                            int32_t flags) {
+                            const aio_addr *local, int32_t flags) {
   SOCKADDR_STORAGE ss, any;
   int len = sockaddr_from_aio(addr, &ss);
   LPFN_CONNECTEX connectex;
@@ -353,9 +481,14 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
   win_stream *st;
 
   if (s == INVALID_SOCKET) return win_fail(loop, e);
-  /* ConnectEx wants a bound socket: the family's wildcard, any port. */
-  memset(&any, 0, sizeof any);
-  any.ss_family = ss.ss_family;
+  /* ConnectEx wants a bound socket: the local address asked for, else the
+   * family's wildcard, any port. */
+  if (local) {
+    sockaddr_from_aio(local, &any);
+  } else {
+    memset(&any, 0, sizeof any);
+    any.ss_family = ss.ss_family;
+  }
   if (bind(s, (const struct sockaddr *)&any, len) != 0)
     return tcp__fail_socket(loop, s, (DWORD)WSAGetLastError());
   connectex = tcp__connectex(s, addr->family == 6, &e);
