@@ -7,7 +7,18 @@ async function closedPort(): Promise<number> {
   const l = await TcpListener.listen("127.0.0.1", 0);
   const port = l.localPort;
   l.close();
-  return port;
+  // Under Wine the listening socket goes away only once its cancelled
+  // AcceptEx have completed; a connect in between is still accepted. Wait
+  // (bounded) until the port refuses, as every later connect then will.
+  for (let i = 0; i < 100; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    } catch {
+      return port;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`port ${port} still accepts after its listener closed`);
 }
 
 Deno.test("connect to a closed port rejects with ConnectionRefused (ECONNREFUSED)", async () => {
