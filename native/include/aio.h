@@ -19,6 +19,13 @@
  *    backend (native/src/<backend>/errors.c).
  *  - JS sees handles only as aio_id values (slot index + generation); an id
  *    that is stale (closed) or forged yields AIO_EBADID, never a crash.
+ *  - SIGPIPE: sends on sockets (TCP, Unix domain) never raise it (Linux:
+ *    send() with MSG_NOSIGNAL); a peer that went away is an error code.
+ *    Writes to a pipe end (aio_pipe_pair, aio_pipe_adopt of a pipe) cannot
+ *    suppress it: a C host that writes to pipes must ignore SIGPIPE
+ *    (signal(SIGPIPE, SIG_IGN)) or block it in the loop's thread; then
+ *    the write fails with AIO_EPIPE. (Deno, Rust programs and Node ignore
+ *    it already.) Windows has no SIGPIPE.
  *  - One loop is used by one JS thread. Only aio_loop_wait (and
  *    aio_loop_wake, aio_resolve) may run on another thread: the wait only
  *    harvests raw OS entries, every state change happens in aio_loop_dispatch
@@ -36,7 +43,12 @@ extern "C" {
 
 #define AIO_ABI_VERSION 4
 
-/* bits 0-19: slot index; bits 20-30: generation (never 0); bit 31: clear. */
+/* Opaque to callers: a slot index and its generation (never 0), bit 31
+ * clear, so an id is a positive int32. A stale id yields AIO_EBADID. What
+ * remains of reuse: a loop hands out the same id again only after more
+ * than 33 million other ids (slots are reused oldest-released first,
+ * behind a queue of 4,096, and a slot has 8,191 generations); a caller
+ * that keeps an id that long after closing it may reach a new handle. */
 typedef uint32_t aio_id;
 
 typedef struct aio_loop aio_loop;

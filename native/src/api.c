@@ -45,6 +45,9 @@ AIO_EXPORT int32_t aio_layout(int32_t *out, int32_t cap) {
 
 AIO_EXPORT int32_t aio_error_name(int32_t code, char *out, int32_t cap) {
   size_t len;
+  /* Either sign names the same error; INT32_MIN has no positive twin (its
+   * negation overflows), so it is refused before it is negated. */
+  RETURN_IF(code == INT32_MIN, AIO_EINVAL);
   if (code < 0) code = -code;
   RETURN_IF(code >= AIO_ERROR_COUNT || !out || cap <= 0, AIO_EINVAL);
   len = strlen(error__names[code]);

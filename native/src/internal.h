@@ -56,9 +56,15 @@
  * SHUTDOWN/CLOSED) always fits. */
 #define RECORD_RESERVE 8
 
-#define ID_INDEX_BITS 20
+/* An id: 18 bits of slot index (262,144 open handles per loop), 13 of
+ * generation (1..8191), bit 31 clear so that an id is a positive int32.
+ * With the reuse rule of table.c (a released slot waits behind at least
+ * TABLE_QUARANTINE others) an id comes back only after more than
+ * TABLE_QUARANTINE * ID_GEN_MASK (33 million) releases on its loop. */
+#define ID_INDEX_BITS 18
 #define ID_INDEX_MASK ((1u << ID_INDEX_BITS) - 1u)
-#define ID_GEN_MASK 0x7ffu
+#define ID_GEN_MASK 0x1fffu
+#define TABLE_QUARANTINE 4096u
 
 typedef enum handle_kind {
   KIND_LISTENER = 1,      /* TCP, or Unix domain socket, listener */
@@ -169,7 +175,8 @@ struct aio_handle {
 typedef struct handle_table {
   aio_handle **slots;
   uint16_t *gens;
-  uint32_t *free_list;
+  uint32_t *free_ring; /* free slot indexes, oldest release first (FIFO) */
+  uint32_t free_head;  /* where the oldest free index is in free_ring */
   uint32_t cap;
   uint32_t free_count;
   uint32_t used;

@@ -13,30 +13,40 @@
 
 #define TABLE_INITIAL_CAP 64u
 
+/* Doubles the table; the new slots join the back of the free queue, lowest
+ * index first. The ring is laid out again from index 0 in queue order. */
 static int32_t table__grow(handle_table *t) {
   uint32_t cap = t->cap ? t->cap * 2 : TABLE_INITIAL_CAP;
   aio_handle **slots;
   uint16_t *gens;
-  uint32_t *free_list;
+  uint32_t *ring;
   uint32_t i;
 
   if (cap > ID_INDEX_MASK + 1u) cap = ID_INDEX_MASK + 1u;
   if (cap <= t->cap) return -AIO_EMFILE;
+  ring = malloc(cap * sizeof *ring);
+  if (!ring) return -AIO_ENOMEM;
   slots = realloc(t->slots, cap * sizeof *slots);
-  if (!slots) return -AIO_ENOMEM;
+  if (!slots) {
+    free(ring);
+    return -AIO_ENOMEM;
+  }
   t->slots = slots;
   gens = realloc(t->gens, cap * sizeof *gens);
-  if (!gens) return -AIO_ENOMEM;
+  if (!gens) {
+    free(ring);
+    return -AIO_ENOMEM;
+  }
   t->gens = gens;
-  free_list = realloc(t->free_list, cap * sizeof *free_list);
-  if (!free_list) return -AIO_ENOMEM;
-  t->free_list = free_list;
-  /* New slots go on the free list highest first, so low indexes are used
-   * first and ids stay small. */
-  for (i = cap; i > t->cap; i--) {
-    t->slots[i - 1] = NULL;
-    t->gens[i - 1] = 1;
-    t->free_list[t->free_count++] = i - 1;
+  for (i = 0; i < t->free_count; i++)
+    ring[i] = t->free_ring[(t->free_head + i) % t->cap];
+  free(t->free_ring);
+  t->free_ring = ring;
+  t->free_head = 0;
+  for (i = t->cap; i < cap; i++) {
+    t->slots[i] = NULL;
+    t->gens[i] = 1;
+    t->free_ring[t->free_count++] = i;
   }
   t->cap = cap;
   return 0;
@@ -50,17 +60,31 @@ int32_t table_init(handle_table *t) {
 void table_free(handle_table *t) {
   free(t->slots);
   free(t->gens);
-  free(t->free_list);
+  free(t->free_ring);
   memset(t, 0, sizeof *t);
 }
 
+/* Reuse is FIFO behind a quarantine: the table grows rather than leave
+ * fewer than TABLE_QUARANTINE free slots queued, so a released slot is
+ * taken again only after at least TABLE_QUARANTINE other ids were handed
+ * out, and its generation wraps only after TABLE_QUARANTINE * ID_GEN_MASK
+ * (33 million) of them. (LIFO reuse gave one slot to every connection of a
+ * sequential workload: the 11-bit generation of the first layout wrapped
+ * after 2,047 of them and a stale id named a live handle again.) */
 int32_t table_insert(handle_table *t, aio_handle *h) {
   uint32_t index;
-  if (t->free_count == 0) {
+  while (t->free_count <= TABLE_QUARANTINE) {
     int32_t r = table__grow(t);
-    if (r < 0) return r;
+    /* At the index limit, or out of memory: a younger free slot is still
+     * better than failing the call. */
+    if (r < 0) {
+      if (t->free_count > 0) break;
+      return r;
+    }
   }
-  index = t->free_list[--t->free_count];
+  index = t->free_ring[t->free_head];
+  t->free_head = (t->free_head + 1u) % t->cap;
+  t->free_count--;
   t->slots[index] = h;
   t->used++;
   h->id = ((uint32_t)t->gens[index] << ID_INDEX_BITS) | index;
@@ -81,7 +105,8 @@ void table_remove(handle_table *t, aio_handle *h) {
   t->slots[index] = NULL;
   /* Generations run 1..ID_GEN_MASK; 0 never appears, so id 0 is invalid. */
   t->gens[index] = (uint16_t)(t->gens[index] % ID_GEN_MASK + 1u);
-  t->free_list[t->free_count++] = index;
+  t->free_ring[(t->free_head + t->free_count) % t->cap] = index;
+  t->free_count++;
   t->used--;
   h->id = 0;
 }

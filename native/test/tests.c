@@ -29,12 +29,13 @@ extern const test_case smoke_tcp_tests[];
 extern const test_case smoke_close_tests[];
 extern const test_case smoke_resolve_tests[];
 extern const test_case smoke_pipe_tests[];
+extern const test_case regress_tests[];
 
 static const test_case *const test__lists[] = {
     unit_table_tests,  unit_sendq_tests,    unit_records_tests,
     unit_state_tests,  unit_pipe_modes_tests, smoke_abi_tests,
     smoke_wake_tests,  smoke_tcp_tests,     smoke_close_tests,
-    smoke_resolve_tests, smoke_pipe_tests};
+    smoke_resolve_tests, smoke_pipe_tests, regress_tests};
 
 static int test__checks, test__failed_checks;
 

@@ -4,7 +4,7 @@
  * writing, half-closing and closing it. TCP sockets, Unix domain sockets,
  * pipe ends and the listeners of both go through here.
  *
- * Writes are eager: send() writes what the kernel takes at once straight
+ * Writes are eager: aio_send writes what the kernel takes at once straight
  * from the caller's buffer and queues only the rest natively; the queue
  * moves on EPOLLOUT edges. Reads happen in dispatch, into the loop's arena,
  * up to the handle's read budget.
@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -93,7 +94,15 @@ int32_t backend_stream_flush(aio_handle *h, int32_t *os_error) {
       iov[i].iov_base = (void *)bufs[i];
       iov[i].iov_len = lens[i];
     }
-    w = writev(u->fd, iov, n);
+    if (u->is_socket) {
+      struct msghdr m;
+      memset(&m, 0, sizeof m);
+      m.msg_iov = iov;
+      m.msg_iovlen = (size_t)n;
+      w = sendmsg(u->fd, &m, MSG_NOSIGNAL);
+    } else {
+      w = writev(u->fd, iov, n);
+    }
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
@@ -204,6 +213,15 @@ int32_t backend_read_stop(aio_loop *loop, aio_handle *h) {
   return 0;
 }
 
+/* A socket is written with MSG_NOSIGNAL: a peer that went away must be an
+ * EPIPE for the caller, not a SIGPIPE that kills a C host (aio.h). A pipe
+ * end has no such flag; aio.h says what the host must do. */
+static ssize_t stream__write(unix_handle *u, const uint8_t *data,
+                             uint32_t len) {
+  if (u->is_socket) return send(u->fd, data, len, MSG_NOSIGNAL);
+  return write(u->fd, data, len);
+}
+
 int32_t backend_send(aio_loop *loop, aio_handle *h, const uint8_t *data,
                      uint32_t len) {
   unix_handle *u = (unix_handle *)h;
@@ -211,7 +229,7 @@ int32_t backend_send(aio_loop *loop, aio_handle *h, const uint8_t *data,
   if (h->queue.bytes == 0 && !handle_connecting(h)) {
     ssize_t w;
     do {
-      w = write(u->fd, data, len);
+      w = stream__write(u, data, len);
     } while (w < 0 && errno == EINTR);
     if (w < 0) {
       if (errno != EAGAIN) return unix_fail(loop, errno);
