@@ -5,6 +5,11 @@
  *   deno task build            both targets (Windows skipped, with a note, when
  *                              the cross compiler is missing)
  *   deno task build linux      one target
+ *   deno task build asan       the sanitized Linux flavour (not built by
+ *                              default): libaio.so and the ABI fuzzer with
+ *                              ASan+UBSan, for tools/fuzz.ts and the
+ *                              sanitized suite (docs/DESIGN.md,
+ *                              "Reliability machinery")
  *
  * @module
  */
@@ -21,10 +26,25 @@ interface Target {
   libs: string[];
   /** The C tests (native/test/*.c): one program built from the tests and
    * the library's own sources with assertions on (docs/DESIGN.md). */
-  tests: { out: string; flags: string[] };
+  tests: { out: string; flags: string[]; files?: () => string[] };
+  /** Built only when asked for by name. */
+  onRequest?: boolean;
 }
 
 const common = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-g"];
+/* ASan+UBSan, every report fatal (a run with a report can never look
+ * green), frame pointers for readable stacks. Assertions stay on. */
+const sanitize = [
+  "-std=c11",
+  "-Wall",
+  "-Wextra",
+  "-Werror",
+  "-O1",
+  "-g",
+  "-fno-omit-frame-pointer",
+  "-fsanitize=address,undefined",
+  "-fno-sanitize-recover=all",
+];
 /* The shipped library is the release flavour: AIO_ASSERT compiled out. */
 const release = [...common, "-DNDEBUG"];
 const targets: Target[] = [
@@ -51,6 +71,18 @@ const targets: Target[] = [
     libs: ["-lws2_32", "-lmswsock", "-ladvapi32", "-lntdll", "-lbcrypt"],
     tests: { out: "native/build/windows-x64/ctest.exe", flags: ["-static-libgcc"] },
   },
+  {
+    name: "asan",
+    cc: Deno.env.get("CC") ?? "gcc",
+    out: "native/build/linux-x64-asan/libaio.so",
+    dirs: ["native/src", "native/src/unix"],
+    // Loaded by Deno with libasan preloaded (tools/test.sh); no -z nodelete
+    // needed beyond the release flavour's reason, kept for the same one.
+    flags: [...sanitize, "-fPIC", "-fvisibility=hidden", "-shared", "-Wl,-soname,libaio.so", "-Wl,-z,nodelete"],
+    libs: [],
+    tests: { out: "native/build/linux-x64-asan/fuzz", flags: [...sanitize, "-pthread"], files: () => fuzzSources() },
+    onRequest: true,
+  },
 ];
 
 function listC(dirs: string[]): string[] {
@@ -68,7 +100,10 @@ function sources(t: Target): string[] {
 }
 
 /** The C tests' own files (the library's sources come on top). */
-const testSources = () => listC(["native/test"]).filter((f) => !f.includes("unload_repro"));
+const testSources = () =>
+  listC(["native/test"]).filter((f) => !f.includes("unload_repro") && !f.includes("/fuzz"));
+/** The ABI fuzzer's own file (asan target). */
+const fuzzSources = () => listC(["native/test"]).filter((f) => f.includes("/fuzz"));
 
 function mtime(path: string): number {
   try {
@@ -104,7 +139,7 @@ async function compile(cc: string, out: string, args: string[]): Promise<boolean
 async function build(t: Target): Promise<boolean> {
   const srcs = sources(t);
   const newest = Math.max(...srcs.map(mtime));
-  const tests = testSources();
+  const tests = t.tests.files ? t.tests.files() : testSources();
   const testsNewest = Math.max(newest, ...tests.map(mtime));
   if (mtime(t.out) >= newest && mtime(t.tests.out) >= testsNewest) {
     console.log(`build ${t.name}: up to date`);
@@ -117,7 +152,7 @@ async function build(t: Target): Promise<boolean> {
   const libC = srcs.filter((s) => s.endsWith(".c")).map(rel);
   const lib = [...t.flags, ...libC, ...t.libs];
   // Debug flavour: no -DNDEBUG, so the state-machine asserts run.
-  const testArgs = [...common, ...tests.filter((s) => s.endsWith(".c")).map(rel), ...libC, ...t.tests.flags, ...t.libs];
+  const testArgs = [...(t.tests.files ? [] : common), ...tests.filter((s) => s.endsWith(".c")).map(rel), ...libC, ...t.tests.flags, ...t.libs];
   if (!(await compile(t.cc, t.out, lib)) || !(await compile(t.cc, t.tests.out, testArgs))) {
     console.error(`build ${t.name}: FAILED`);
     return false;
@@ -126,7 +161,7 @@ async function build(t: Target): Promise<boolean> {
   return true;
 }
 
-const wanted = Deno.args.length ? targets.filter((t) => Deno.args.includes(t.name)) : targets;
+const wanted = Deno.args.length ? targets.filter((t) => Deno.args.includes(t.name)) : targets.filter((t) => !t.onRequest);
 let ok = true;
 for (const t of wanted) ok = (await build(t)) && ok;
 if (!ok) Deno.exit(1);
