@@ -625,12 +625,21 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
     }
   }
 
-  /** A callback threw: report it, close with reason "error". */
+  /**
+   * A callback threw: close with reason "error", then report it. Closed
+   * first, so that whatever onError does (close, abort, dispose) can
+   * neither change the reason nor silence onClose (issue 13's fault
+   * matrix: abort() inside onError gave "aborted", dispose() no onClose).
+   */
   protected override callbackFailed(error: unknown): void {
-    if (this.#onErrorReport(error)) return;
-    if (this.#life === "closed") return;
+    // onError's own failure (re-entrant), or a stream closed already:
+    // reported, nothing more to close.
+    if (this.#inOnError || this.#life === "closed") {
+      this.#onErrorReport(error);
+      return;
+    }
     this.closeNative(CloseMode.NOW);
-    this.#finish("error", null);
+    this.#finish("error", null, false, error);
   }
 
   // --- internals --------------------------------------------------------
@@ -879,7 +888,9 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
 
   // any -> closed, once: settle every waiter, end the readable, and (unless
   // silent: dispose, or a loop that closed) tell onClose why.
-  #finish(reason: CloseReason, error: AioError | null = null, silent = false): void {
+  // `thrown`: a callback's error, reported like `error` but not given to
+  // waiters and the readable (they get the closed-stream error).
+  #finish(reason: CloseReason, error: AioError | null = null, silent = false, thrown: unknown = null): void {
     if (this.#life === "closed") return;
     this.#life = "closed";
     this.#closeReason = reason;
@@ -930,7 +941,7 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
     this.onFinished = null;
     finished?.();
     if (silent) return;
-    if (reason === "error" && error) this.#onErrorReport(error);
+    if (reason === "error" && (error || thrown)) this.#onErrorReport(error ?? thrown);
     try {
       this.#owner.onClose?.(this.#owner, reason);
     } catch (e) {

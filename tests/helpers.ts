@@ -70,7 +70,7 @@ export class Sink {
  * such output fails a test even when the process's own tests passed.
  */
 export const FAULT_PATTERN =
-  /Unhandled (page fault|exception)|starting debugger|Deno has panicked|panicked at|Fatal process|# Fatal error|Segmentation fault|Access violation|c0000409|c0000005/i;
+  /Unhandled (page fault|exception)|starting debugger|Deno has panicked|panicked at|Fatal process|# Fatal error|Segmentation fault|Access violation|c0000409|c0000005|ERROR: (Address|Leak)Sanitizer|: runtime error: /i;
 
 /** The outcome of a subprocess started by `runScript`/`runDeno`. */
 export interface RunResult {

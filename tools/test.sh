@@ -5,6 +5,12 @@
 #   bash tools/test.sh                       build + both suites
 #   bash tools/test.sh --linux|--windows     one suite only
 #   bash tools/test.sh --linux -- tests/loop_test.ts   files/flags for deno test
+#   bash tools/test.sh --repeat 3            the flake check: everything 3 times in a row
+#
+# The full Linux run adds the reliability machinery (docs/DESIGN.md,
+# "Reliability machinery"): the ABI fuzzer with ASan+UBSan (FUZZ_OPS,
+# default 100000), the Deno suite against the sanitized libaio.so, and a
+# short soak (SOAK_CYCLES per phase, default 5000); each prints its line.
 #
 # Output ends with exactly one line "N passed, N failed" (sums of both
 # suites); exit status 1 when anything failed. A suite that crashes, times
@@ -26,20 +32,43 @@ LOGS=$REPO/.cache/logs
 export NO_COLOR=1 DENO_NO_UPDATE_CHECK=1
 
 usage() {
-  sed -n '5,7s/^# \{0,3\}//p' "${BASH_SOURCE[0]}"
+  sed -n '5,8s/^# \{0,3\}//p' "${BASH_SOURCE[0]}"
 }
 
-want_linux=0 want_windows=0 targets=()
+want_linux=0 want_windows=0 targets=() repeat=1 pass_args=()
 while (($#)); do
   case $1 in
-    --linux) want_linux=1 ;;
-    --windows) want_windows=1 ;;
-    --) shift; targets=("$@"); break ;;
+    --repeat)
+      repeat=${2:-}
+      if [[ ! $repeat =~ ^[1-9][0-9]*$ ]]; then echo "test.sh: --repeat wants a count" >&2; exit 64; fi
+      shift 2
+      continue
+      ;;
+    --linux) want_linux=1 pass_args+=("$1") ;;
+    --windows) want_windows=1 pass_args+=("$1") ;;
+    --) pass_args+=("$@"); shift; targets=("$@"); break ;;
     -h | --help) usage; exit 0 ;;
     *) echo "test.sh: unknown argument '$1'" >&2; usage >&2; exit 64 ;;
   esac
   shift
 done
+# The flake check: the same run N times in a row, each in its own process;
+# the counts add up, and one failure anywhere fails the whole.
+if ((repeat > 1)); then
+  all_passed=0 all_failed=0
+  for ((i = 1; i <= repeat; i++)); do
+    echo "=== repeat $i of $repeat"
+    line=$(bash "${BASH_SOURCE[0]}" "${pass_args[@]}" | tee /dev/stderr | tail -n 1) || true
+    if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+      all_passed=$((all_passed + BASH_REMATCH[1])) all_failed=$((all_failed + BASH_REMATCH[2]))
+    else
+      all_failed=$((all_failed + 1))
+    fi
+  done 2>&1
+  echo "$all_passed passed, $all_failed failed"
+  ((all_failed == 0))
+  exit
+fi
 if ((want_linux + want_windows == 0)); then want_linux=1 want_windows=1; fi
 if ((${#targets[@]} == 0)); then targets=(tests/); fi
 # read -a splits without glob expansion ("[::1]" is a glob pattern).
@@ -92,7 +121,7 @@ bounded() {
 
 # What a faulting, panicking or aborting process prints (Wine, Deno, V8);
 # tests/helpers.ts FAULT_PATTERN is the same list for subprocesses.
-FAULT_RE='Unhandled (page fault|exception)|starting debugger|Deno has panicked|panicked at|Fatal process|# Fatal error|Segmentation fault|Access violation'
+FAULT_RE='Unhandled (page fault|exception)|starting debugger|Deno has panicked|panicked at|Fatal process|# Fatal error|Segmentation fault|Access violation|ERROR: (Address|Leak)Sanitizer|: runtime error: '
 
 # account NAME LOG SECONDS: add the suite's counts from Deno's closing line
 # ("ok | 12 passed (3 steps) | 0 failed (2s)") to the totals.
@@ -202,6 +231,58 @@ if ((want_linux)); then
     t0=$SECONDS
     bounded "$LOGS/ctest-linux.log" native/build/linux-x64/ctest
     account_program "Linux C tests" "$LOGS/ctest-linux.log" $((SECONDS - t0))
+  fi
+fi
+
+# The reliability machinery, with the full Linux suite (docs/DESIGN.md,
+# "Reliability machinery"). Each prints its own line and counts: the fuzzer
+# and the soak as one test each, the sanitized suite test by test.
+if ((want_linux)) && [[ ${targets[*]} == tests/ ]]; then
+  echo "=== ABI fuzzer (ASan+UBSan): deno task fuzz --ops ${FUZZ_OPS:-100000}"
+  t0=$SECONDS
+  bounded "$LOGS/fuzz.log" "$DENO" run --allow-read --allow-write=native/build --allow-run --allow-env tools/fuzz.ts \
+    --ops "${FUZZ_OPS:-100000}" --seeds 4 >/dev/null
+  tr -d '\r' <"$LOGS/fuzz.log" | grep -E '^fuzz: [0-9]+ operations|^fuzz: .*(violations|status)' || echo "fuzz: no summary"
+  if [[ $rc -eq 0 ]]; then
+    total_passed=$((total_passed + 1))
+    echo "--- fuzz: ok ($((SECONDS - t0))s); log: .cache/logs/fuzz.log"
+  else
+    total_failed=$((total_failed + 1))
+    echo "--- fuzz: FAILED (exit $rc, $((SECONDS - t0))s); log: .cache/logs/fuzz.log"
+  fi
+
+  # The same Deno suite against the ASan+UBSan libaio.so (built by the
+  # fuzzer's step). A dlopen'ed ASan library needs the runtime loaded
+  # first (LD_PRELOAD); leak checking is off for deno itself (V8 and Rust
+  # keep memory to exit by design) and stays on in the C fuzzer. The
+  # loader's own tests are left out: AIO_LIBRARY overrides what they test.
+  asan_rt=$(gcc -print-file-name=libasan.so 2>/dev/null || true)
+  if [[ -f native/build/linux-x64-asan/libaio.so && -f $asan_rt ]]; then
+    echo "=== Linux suite against the ASan+UBSan libaio.so"
+    t0=$SECONDS
+    bounded "$LOGS/linux-sanitized.log" env LD_PRELOAD="$asan_rt" \
+      ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      AIO_LIBRARY="$REPO/native/build/linux-x64-asan/libaio.so" \
+      "$DENO" test "${flags[@]}" --ignore=tests/library_load_test.ts,tests/library_paths_test.ts,tests/remote_import_test.ts \
+      tests/ >/dev/null
+    account "Linux sanitized (ASan+UBSan)" "$LOGS/linux-sanitized.log" $((SECONDS - t0))
+  else
+    echo "--- Linux sanitized: no sanitized build or no libasan ($asan_rt), counted as 1 failure"
+    total_failed=$((total_failed + 1))
+  fi
+
+  echo "=== soak: deno task soak --cycles ${SOAK_CYCLES:-5000}"
+  t0=$SECONDS
+  bounded "$LOGS/soak.log" "$DENO" run --v8-flags=--expose-gc,--max-semi-space-size=1 --allow-all tools/soak.ts \
+    --cycles "${SOAK_CYCLES:-5000}" >/dev/null
+  tr -d '\r' <"$LOGS/soak.log" | grep -E '^soak: [0-9]+ cycles' || echo "soak: no summary"
+  if [[ $rc -eq 0 ]]; then
+    total_passed=$((total_passed + 1))
+    echo "--- soak: ok ($((SECONDS - t0))s); log: .cache/logs/soak.log"
+  else
+    total_failed=$((total_failed + 1))
+    echo "--- soak: FAILED (exit $rc, $((SECONDS - t0))s); log: .cache/logs/soak.log"
+    tail -n 8 "$LOGS/soak.log" | sed 's/^/    /'
   fi
 fi
 
