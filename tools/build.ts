@@ -100,8 +100,7 @@ function sources(t: Target): string[] {
 }
 
 /** The C tests' own files (the library's sources come on top). */
-const testSources = () =>
-  listC(["native/test"]).filter((f) => !f.includes("unload_repro") && !f.includes("/fuzz"));
+const testSources = () => listC(["native/test"]).filter((f) => !f.includes("unload_repro") && !f.includes("/fuzz"));
 /** The ABI fuzzer's own file (asan target). */
 const fuzzSources = () => listC(["native/test"]).filter((f) => f.includes("/fuzz"));
 
@@ -152,7 +151,13 @@ async function build(t: Target): Promise<boolean> {
   const libC = srcs.filter((s) => s.endsWith(".c")).map(rel);
   const lib = [...t.flags, ...libC, ...t.libs];
   // Debug flavour: no -DNDEBUG, so the state-machine asserts run.
-  const testArgs = [...(t.tests.files ? [] : common), ...tests.filter((s) => s.endsWith(".c")).map(rel), ...libC, ...t.tests.flags, ...t.libs];
+  const testArgs = [
+    ...(t.tests.files ? [] : common),
+    ...tests.filter((s) => s.endsWith(".c")).map(rel),
+    ...libC,
+    ...t.tests.flags,
+    ...t.libs,
+  ];
   if (!(await compile(t.cc, t.out, lib)) || !(await compile(t.cc, t.tests.out, testArgs))) {
     console.error(`build ${t.name}: FAILED`);
     return false;
@@ -161,7 +166,9 @@ async function build(t: Target): Promise<boolean> {
   return true;
 }
 
-const wanted = Deno.args.length ? targets.filter((t) => Deno.args.includes(t.name)) : targets.filter((t) => !t.onRequest);
+const wanted = Deno.args.length
+  ? targets.filter((t) => Deno.args.includes(t.name))
+  : targets.filter((t) => !t.onRequest);
 let ok = true;
 for (const t of wanted) ok = (await build(t)) && ok;
 if (!ok) Deno.exit(1);

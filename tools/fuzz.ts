@@ -52,7 +52,8 @@ if (!build.success) {
 // Every report is fatal (-fno-sanitize-recover=all); LeakSanitizer runs at
 // exit, so a handle or buffer the library forgot is a report too.
 const env = {
-  ASAN_OPTIONS: "detect_leaks=1:abort_on_error=0:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1",
+  ASAN_OPTIONS:
+    "detect_leaks=1:abort_on_error=0:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1",
   UBSAN_OPTIONS: "print_stacktrace=1:halt_on_error=1",
   LSAN_OPTIONS: "exitcode=23",
 };

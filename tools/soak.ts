@@ -7,6 +7,7 @@
  *
  *   deno task soak                      100,000 cycles per phase
  *   deno task soak --cycles 5000        (CI)
+ *   --warmup N: cycles per phase before the baseline (10,000)
  *
  * Runs with --allow-all: counting descriptors reads /proc/self/fd.
  *
@@ -39,7 +40,7 @@ const BATCH = arg("--batch", 500);
 // Every phase once, shorter, before the baseline: V8's heap and the
 // allocator reach their working size for each shape of load (a C loop of
 // the same cycles stays at a flat RSS; the growth before that is Deno's).
-const WARMUP = Math.min(Math.max(Math.floor(CYCLES / 10), 2_000), 10_000);
+const WARMUP = arg("--warmup", 10_000);
 const CYCLE_TIMEOUT_MS = 30_000;
 const RSS_LIMIT_MIB = 10;
 const MSG = new Uint8Array(256).map((_, i) => i);
@@ -93,12 +94,12 @@ class Server {
   serve(conn: Stream): void {
     this.open++;
     this.accepted++;
-    conn.onData = (c, data) => {
+    conn.onData = (c: Stream, data: Uint8Array) => {
       this.echoed += data.length;
       c.send(data);
     };
-    conn.onEnd = (c) => void c.close();
-    conn.onClose = (_c, reason) => {
+    conn.onEnd = (c: Stream) => void c.close();
+    conn.onClose = (_c: Stream, reason: string) => {
       this.open--;
       if (reason !== "peer" && reason !== "local") this.closedWrong++;
     };
@@ -109,7 +110,10 @@ class Server {
 function bounded<T>(p: Promise<T>, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout>;
   const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`soak: ${what} not done within ${CYCLE_TIMEOUT_MS} ms`)), CYCLE_TIMEOUT_MS);
+    timer = setTimeout(
+      () => reject(new Error(`soak: ${what} not done within ${CYCLE_TIMEOUT_MS} ms`)),
+      CYCLE_TIMEOUT_MS,
+    );
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
@@ -121,11 +125,11 @@ async function cycle(connect: () => Promise<Stream>): Promise<void> {
   let got = 0;
   let closed = false;
   const echoed = new Promise<void>((resolve, reject) => {
-    c.onData = (_c, d) => {
+    c.onData = (_c: Stream, d: Uint8Array) => {
       got += d.length;
       if (got >= MSG.length) resolve();
     };
-    c.onClose = (_c, reason) => {
+    c.onClose = (_c: Stream, reason: string) => {
       closed = true;
       if (got < MSG.length) reject(new Error(`soak: closed (${reason}) after ${got} bytes`));
     };
@@ -160,9 +164,9 @@ async function phase(name: string, n: number, batch: number, connect: () => Prom
   const m = Deno.memoryUsage();
   const mib = (b: number) => (b / (1 << 20)).toFixed(1);
   console.log(
-    `soak: ${name}: ${n} cycles in ${s.toFixed(1)} s (${Math.round(n / s)}/s); rss ${mib(m.rss)} MiB, heap ${mib(m.heapTotal)}/${
-      mib(m.heapUsed)
-    } MiB, external ${mib(m.external)} MiB, fds ${fds()}, handles ${handles()}`,
+    `soak: ${name}: ${n} cycles in ${s.toFixed(1)} s (${Math.round(n / s)}/s); rss ${mib(m.rss)} MiB, heap ${
+      mib(m.heapTotal)
+    }/${mib(m.heapUsed)} MiB, external ${mib(m.external)} MiB, fds ${fds()}, handles ${handles()}`,
   );
 }
 
@@ -199,7 +203,9 @@ const wrong = tcpServer.closedWrong + pipeServer.closedWrong;
 const expectBytes = (total + 4 * WARMUP) * MSG.length;
 if (wrong) console.log(`soak: ${wrong} server sides closed with an unexpected reason`);
 if (bytesBack !== expectBytes || tcpServer.echoed + pipeServer.echoed !== expectBytes) {
-  console.log(`soak: bytes: ${bytesBack} back, ${tcpServer.echoed + pipeServer.echoed} echoed, ${expectBytes} expected`);
+  console.log(
+    `soak: bytes: ${bytesBack} back, ${tcpServer.echoed + pipeServer.echoed} echoed, ${expectBytes} expected`,
+  );
 }
 
 listener.close();
