@@ -189,7 +189,19 @@ static void op_bad_id(void) {
   if (is_held(id)) return; /* a forged id that happens to be live */
   current_op = "bad id";
   st_bad++;
-  switch (below(8)) {
+  switch (below(12)) {
+    case 8: r = aio_tcp_keepalive(loop, id, 1, 1000, 1000, 3); break;
+    case 9: r = aio_tcp_buffer_size(loop, id, (int32_t)below(2), 0); break;
+    case 10: {
+      uint8_t v[8];
+      r = aio_sockopt_get(loop, id, 1, 7, v, (int32_t)sizeof v);
+      break;
+    }
+    case 11: {
+      int32_t one = 1;
+      r = aio_sockopt_set(loop, id, 6, 1, (const uint8_t *)&one, 4);
+      break;
+    }
     case 0: r = aio_close(loop, id, (int32_t)below(3)); break;
     case 1: r = aio_read_start(loop, id); break;
     case 2: r = aio_read_stop(loop, id); break;
@@ -255,7 +267,11 @@ static void op_connect(void) {
   {
     uint16_t port = l && l->port ? l->port : (uint16_t)(chance(50) ? 1 : 0);
     aio_addr a = addr_local(0, port);
-    int32_t id = aio_tcp_connect(loop, &a, (int32_t)below(16));
+    aio_addr local = addr_local(0, 0);
+    int32_t id = chance(80) ? aio_tcp_connect(loop, &a, (int32_t)below(16))
+                            : aio_tcp_connect_from(loop, &a,
+                                                   chance(50) ? NULL : &local,
+                                                   (int32_t)below(16));
     if (id > 0) add(id, K_TCP);
   }
   if (chance(5)) {
@@ -368,7 +384,45 @@ static void op_misc(void) {
       EXPECT(r <= 0, "address", r, 0);
       break;
     case 1:
-      if (h) aio_tcp_nodelay(loop, h->id, (int32_t)below(3));
+      if (!h) return;
+      switch (below(5)) {
+        case 0: aio_tcp_nodelay(loop, h->id, (int32_t)below(3)); break;
+        case 1:
+          aio_tcp_keepalive(loop, h->id, (int32_t)below(3),
+                            chance(20) ? absurd_int() : (int32_t)below(100000),
+                            chance(20) ? absurd_int() : (int32_t)below(100000),
+                            chance(20) ? absurd_int() : (int32_t)below(10));
+          break;
+        case 2:
+          aio_tcp_buffer_size(loop, h->id,
+                              chance(10) ? absurd_int() : (int32_t)below(2),
+                              chance(20) ? absurd_int()
+                                         : (int32_t)below(1 << 20));
+          break;
+        case 3: {
+          uint8_t v[16];
+          int32_t cap = chance(20) ? absurd_int() : (int32_t)below(17);
+          r = aio_sockopt_get(loop, h->id, chance(80) ? 1 : 6,
+                              (int32_t)below(40), chance(5) ? NULL : v,
+                              cap > 16 ? 16 : cap);
+          EXPECT(r <= 16, "sockopt_get length", r, 0);
+          break;
+        }
+        default: {
+          /* Only options that cannot block a close or a call: buffers,
+           * keepalive, TCP_NODELAY; and the timeouts, which are refused. */
+          static const int32_t names[] = {7, 8, 9, 20, 21};
+          int32_t val = (int32_t)below(1 << 16), name;
+          int use_tcp = chance(20);
+          name = use_tcp ? 1 : names[below(5)];
+          r = aio_sockopt_set(loop, h->id, use_tcp ? 6 : 1, name,
+                              chance(5) ? NULL : (const uint8_t *)&val,
+                              chance(10) ? absurd_int() : 4);
+          if (!use_tcp && (name == 20 || name == 21))
+            EXPECT(r < 0, "a blocking option is refused", name, r);
+          break;
+        }
+      }
       break;
     case 2: {
       static const char *hosts[] = {"127.0.0.1", "::1", "localhost", "",
@@ -396,8 +450,11 @@ static void op_misc(void) {
       static const uint64_t forged[] = {0xffffffffffffffffull, 1ull << 40,
                                         0x80000000ull, 1u << 20, 999999};
       uint64_t os = forged[below(5)];
-      r = chance(50) ? aio_tcp_adopt(loop, os, (int32_t)below(16))
-                     : aio_pipe_adopt(loop, os, (int32_t)below(16));
+      switch (below(3)) {
+        case 0: r = aio_tcp_adopt(loop, os, (int32_t)below(16)); break;
+        case 1: r = aio_pipe_adopt(loop, os, (int32_t)below(16)); break;
+        default: r = aio_tcp_adopt_listener(loop, os, 1 + (int32_t)below(4));
+      }
       EXPECT(r < 0, "adopt of a forged handle", (long long)os, r);
       r = aio_os_close(os, chance(10) ? absurd_int() : (int32_t)below(2));
       EXPECT(r < 0, "close of a forged handle", (long long)os, r);

@@ -125,7 +125,34 @@ static void sends_to_a_reset_peer_fail_without_sigpipe(void) {
 #endif
 }
 
+/* aio_tcp_keepalive rounded milliseconds up to seconds in 32 bits:
+ * INT32_MAX + 999 overflowed (undefined behaviour, found by the fuzzer
+ * under UBSan; the sanitized build is what would abort here). The call
+ * must give a result, not a crash: 0, or the OS refusing a time that
+ * long. */
+static void keepalive_of_the_longest_times_does_not_overflow(void) {
+  uint16_t port;
+  peer *lp, *c, *s;
+  int32_t r;
+  if (!smoke_begin()) return;
+  lp = tcp_listen_local(&port, 1);
+  if (!lp || !tcp_pair(lp, port, &c, &s)) return;
+  r = aio_tcp_keepalive(loop, c->id, 1, INT32_MAX, INT32_MAX, 127);
+  CHECK(r == 0 || r == -AIO_EINVAL);
+  r = aio_tcp_keepalive(loop, lp->id, 1, INT32_MAX, 1, 1);
+  CHECK(r == 0 || r == -AIO_EINVAL);
+  CHECK_EQ(aio_tcp_keepalive(loop, c->id, 1, 1000, 1000, 3), 0);
+  aio_close(loop, c->id, AIO_CLOSE_NOW);
+  aio_close(loop, s->id, AIO_CLOSE_NOW);
+  aio_close(loop, lp->id, AIO_CLOSE_NOW);
+  peer_drop(c);
+  peer_drop(s);
+  peer_drop(lp);
+  smoke_end();
+}
+
 const test_case regress_tests[] = {
+    TEST_ENTRY(keepalive_of_the_longest_times_does_not_overflow),
     TEST_ENTRY(error_name_refuses_codes_without_a_name),
     TEST_ENTRY(stale_id_stays_dead_across_sequential_handles),
     TEST_ENTRY(sends_to_a_reset_peer_fail_without_sigpipe), TEST_END};

@@ -55,19 +55,20 @@ int32_t backend_tcp_listen(aio_loop *loop, const aio_addr *addr,
 
 /* SO_KEEPALIVE and its timing on fd; 0 or the errno. Linux counts the
  * times in seconds: a millisecond value is rounded up, never to 0 (which
- * the kernel refuses). */
+ * the kernel refuses), in 64 bits (INT32_MAX + 999 overflowed; the
+ * fuzzer's UBSan found it). */
 static int tcp__keepalive(int fd, int on, int32_t idle_ms,
                           int32_t interval_ms, int32_t count) {
   int v = on ? 1 : 0;
   if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof v) < 0) return errno;
   if (!on) return 0;
   if (idle_ms > 0) {
-    v = (int)((idle_ms + 999) / 1000);
+    v = (int)(((int64_t)idle_ms + 999) / 1000);
     if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof v) < 0)
       return errno;
   }
   if (interval_ms > 0) {
-    v = (int)((interval_ms + 999) / 1000);
+    v = (int)(((int64_t)interval_ms + 999) / 1000);
     if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof v) < 0)
       return errno;
   }

@@ -132,8 +132,8 @@ static int tcp__int_opt(SOCKET s, int level, int name, int v) {
  * SIO_KEEPALIVE_VALS takes milliseconds but no probe count. */
 static DWORD tcp__keepalive(SOCKET s, int on, int32_t idle_ms,
                             int32_t interval_ms, int32_t count) {
-  int idle_s = (int)((idle_ms + 999) / 1000);
-  int intvl_s = (int)((interval_ms + 999) / 1000);
+  int idle_s = (int)(((int64_t)idle_ms + 999) / 1000);
+  int intvl_s = (int)(((int64_t)interval_ms + 999) / 1000);
   if (tcp__int_opt(s, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0) != 0)
     return (DWORD)WSAGetLastError();
   if (!on) return 0;
