@@ -3,7 +3,7 @@
  * first `EventLoop`, or `createPipe`): importing the package asks for no
  * permission at all.
  *
- * Order (the contract in API.md, "Loading the native library"):
+ * Order (README, "Loading the native library"):
  *  1. `EventLoop.libraryPath`, when set: that file and nothing else;
  *  2. `AIO_LIBRARY`, where `--allow-env` grants reading it: likewise;
  *  3. the file beside this module, when the module is local (a checkout, or

@@ -4,8 +4,8 @@
  * earliest deadline. Ten thousand connections with idle timeouts are ten
  * thousand heap entries and one JS timer, not ten thousand JS timers.
  *
- * Unref'd: a timer never keeps the process alive by itself (API.md,
- * "Connection control"). An idle timeout does not move its entry on every
+ * Unref'd: a timer never keeps the process alive by itself (docs/DESIGN.md,
+ * "Timers"). An idle timeout does not move its entry on every
  * byte: the connection notes the time of its last activity, and when the
  * entry comes due it re-inserts itself at that time + the timeout if there
  * was activity meanwhile (lazy re-arming).
