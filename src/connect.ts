@@ -72,6 +72,14 @@ export class ConnectAttempt {
     });
   }
 
+  /**
+   * Throws the cancellation, if the attempt was cancelled: a wait that
+   * settled just before it (in the same turn) must not go on as if not.
+   */
+  throwIfCancelled(): void {
+    if (this.#error) throw this.#error.value;
+  }
+
   /** `promise`, unless the attempt is cancelled first. */
   race<T>(promise: Promise<T>): Promise<T> {
     return this.wait((resolve) => promise.then(resolve, (error) => this.#fail(error)));

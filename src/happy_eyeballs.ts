@@ -33,7 +33,7 @@ export interface Candidate {
 
 /** The attempt that won. */
 export interface Winner {
-  /** Its native id, now unregistered: the caller attaches it. */
+  /** Its native id, still registered to the race: the caller attaches it (taking it over). */
   id: number;
   /** The address it connected to. */
   addr: IpAddr;
@@ -134,7 +134,8 @@ export async function race(candidates: Candidate[], o: RaceOptions, a: ConnectAt
       }
       // The first to connect wins; the others are cancelled (closed now:
       // the shim drains whatever the OS still reports for them).
-      loop.unregister(id);
+      // The id stays registered until the connection attaches it, so the
+      // loop's reference count does not drop to zero in between.
       closeAll();
       resolve({ id, addr });
     };

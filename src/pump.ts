@@ -189,6 +189,15 @@ export class LoopCore {
 
   /** Registers an object for the records of `id`. */
   register(id: number, target: LoopTarget, ref = true): void {
+    if (this.#targets.has(id)) {
+      // A new owner for a registered id (a connect attempt hands its
+      // socket to the connection): the records go to it from now on, and
+      // the reference carries over, so the count never touches zero in
+      // between (which would stop the pump for nothing).
+      this.#targets.set(id, target);
+      this.setRef(id, ref);
+      return;
+    }
     this.#targets.set(id, target);
     if (ref) this.#refs++;
     else this.#unref.add(id);
@@ -355,8 +364,11 @@ export class LoopCore {
     let since = Date.now();
     let sawEvents = false;
     // Whether the callbacks' continuations have all had their turn since
-    // the last events were delivered.
-    let drained = true;
+    // the last events were delivered. Not at the start: the code that
+    // kicked the pump may still be on its way (a connection set up in a
+    // chain of awaits, its onData not set yet), and a spin now would hold
+    // it up.
+    let drained = false;
     try {
       while (!this.#closed) {
         const got = this.#turn();

@@ -351,6 +351,14 @@ export class TcpConnection {
         where,
         onLoopClosed: () => s.dispose(),
       }, a);
+      if (s.state !== "connecting") {
+        // close() or an abort came between the win and this continuation:
+        // the socket is not the connection's any more.
+        s.loop.unregister(won.id);
+        if (!s.loop.closed) s.loop.native.aio_close(s.loop.ptr, won.id, CloseMode.NOW);
+        a.throwIfCancelled();
+        throw new DOMException("The connection was closed while connecting", "AbortError");
+      }
       s.attach(won.id);
       const addr = won.addr;
       // The peer is the address connected to: no getpeername.
