@@ -1,7 +1,7 @@
 /**
  * Shared test helpers: bounded waits, data patterns, hashes, subprocesses.
  */
-import { EventLoop } from "../mod.ts";
+import { type ConnectOptions, EventLoop, TcpConnection, TcpListener } from "../mod.ts";
 
 /** True under Windows (deno.exe under Wine in CI). */
 export const isWindows = Deno.build.os === "windows";
@@ -161,3 +161,23 @@ export function pipePath(k: number): string {
   return `${pipeDir}/p${k}.sock`;
 }
 let pipeDir: string | undefined;
+
+/** A listener and a connected pair on the default loop; `done()` aborts both ends and closes the listener. */
+export async function tcpPair(
+  options?: ConnectOptions,
+): Promise<{ l: TcpListener; c: TcpConnection; s: TcpConnection; done(): void }> {
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  const accepted = l.accept();
+  const c = await TcpConnection.connect("127.0.0.1", l.localPort, options);
+  const s = await within(accepted, 10_000, "accept");
+  return {
+    l,
+    c,
+    s,
+    done() {
+      c.abort();
+      s.abort();
+      l.close();
+    },
+  };
+}

@@ -1,24 +1,7 @@
 /** Framing and reading: bufferUntil, a live readBufferSize change, yieldRead. */
 import assert from "node:assert/strict";
-import { TcpConnection, TcpListener } from "../mod.ts";
-import { pattern, sha256, Sink, sleep, until, within } from "./helpers.ts";
-
-async function pair(): Promise<{ l: TcpListener; c: TcpConnection; s: TcpConnection; done(): void }> {
-  const l = await TcpListener.listen("127.0.0.1", 0);
-  const accepted = l.accept();
-  const c = await TcpConnection.connect("127.0.0.1", l.localPort, { noDelay: true });
-  const s = await within(accepted, 10_000, "accept");
-  return {
-    l,
-    c,
-    s,
-    done() {
-      c.abort();
-      s.abort();
-      l.close();
-    },
-  };
-}
+import type { TcpConnection } from "../mod.ts";
+import { pattern, sha256, Sink, sleep, tcpPair, until, within } from "./helpers.ts";
 
 // Sends `data` in odd-sized pieces with pauses, so reads see many splits.
 async function sendOdd(c: TcpConnection, data: Uint8Array): Promise<void> {
@@ -33,7 +16,7 @@ async function sendOdd(c: TcpConnection, data: Uint8Array): Promise<void> {
 }
 
 Deno.test("bufferUntil(10) over odd-sized pieces delivers only 10-byte chunks, nothing lost", async () => {
-  const p = await pair();
+  const p = await tcpPair({ noDelay: true });
   try {
     const data = pattern(10 * 3_001, 3);
     const sink = new Sink();
@@ -53,7 +36,7 @@ Deno.test("bufferUntil(10) over odd-sized pieces delivers only 10-byte chunks, n
 });
 
 Deno.test("bufferUntil changes on the way keep every byte in order, and 'streaming' goes back", async () => {
-  const p = await pair();
+  const p = await tcpPair({ noDelay: true });
   try {
     const data = pattern(20_000, 5);
     const sink = new Sink();
@@ -85,7 +68,7 @@ Deno.test("bufferUntil changes on the way keep every byte in order, and 'streami
 });
 
 Deno.test("bufferUntil delivers a partial frame short at the peer's end", async () => {
-  const p = await pair();
+  const p = await tcpPair({ noDelay: true });
   try {
     const got: number[] = [];
     p.s.bufferUntil(10);
@@ -101,7 +84,7 @@ Deno.test("bufferUntil delivers a partial frame short at the peer's end", async 
 });
 
 Deno.test("a live readBufferSize change loses nothing", async () => {
-  const p = await pair();
+  const p = await tcpPair({ noDelay: true });
   try {
     const data = pattern(4 << 20, 9);
     const sink = new Sink();
@@ -129,8 +112,8 @@ Deno.test("a live readBufferSize change loses nothing", async () => {
 });
 
 Deno.test("yieldRead hands the loop to other connections and reading resumes by itself", async () => {
-  const a = await pair();
-  const b = await pair();
+  const a = await tcpPair({ noDelay: true });
+  const b = await tcpPair({ noDelay: true });
   try {
     const data = pattern(2 << 20, 11);
     const sinkA = new Sink(), sinkB = new Sink();
@@ -165,7 +148,7 @@ Deno.test("yieldRead hands the loop to other connections and reading resumes by 
 });
 
 Deno.test("pauseReading during a yield wins; resumeReading continues", async () => {
-  const p = await pair();
+  const p = await tcpPair({ noDelay: true });
   try {
     const sink = new Sink();
     p.s.onData = (c, d) => {

@@ -1,7 +1,7 @@
 /** Socket options through the API, read back through getSockOpt (and the OS's own value where it rounds). */
 import assert from "node:assert/strict";
 import { EventLoop, TcpConnection, TcpListener } from "../mod.ts";
-import { isWindows, within } from "./helpers.ts";
+import { isWindows, tcpPair, within } from "./helpers.ts";
 import { unsafeId, unsafeLoop } from "../src/unsafe.ts";
 
 // The OS's own option numbers (winsock2.h / ws2ipdef.h; Linux socket.h / tcp.h).
@@ -23,27 +23,8 @@ function int(b: Uint8Array): number {
   return new DataView(c.buffer).getInt32(0, true);
 }
 
-async function pair(
-  options?: Parameters<typeof TcpConnection.connect>[2],
-): Promise<{ l: TcpListener; c: TcpConnection; s: TcpConnection; done(): void }> {
-  const l = await TcpListener.listen("127.0.0.1", 0);
-  const accepted = l.accept();
-  const c = await TcpConnection.connect("127.0.0.1", l.localPort, options);
-  const s = await within(accepted, 10_000, "accept");
-  return {
-    l,
-    c,
-    s,
-    done() {
-      c.abort();
-      s.abort();
-      l.close();
-    },
-  };
-}
-
 Deno.test("setNoDelay reads back through getSockOpt(IPPROTO_TCP, TCP_NODELAY)", async () => {
-  const p = await pair();
+  const p = await tcpPair();
   try {
     p.c.setNoDelay(true);
     assert.notEqual(int(p.c.getSockOpt(IPPROTO_TCP, TCP_NODELAY)), 0);
@@ -55,7 +36,7 @@ Deno.test("setNoDelay reads back through getSockOpt(IPPROTO_TCP, TCP_NODELAY)", 
 });
 
 Deno.test("setKeepAlive(on, { idleMs, intervalMs, count }) reads back through getSockOpt", async () => {
-  const p = await pair();
+  const p = await tcpPair();
   try {
     p.c.setKeepAlive(true, { idleMs: 30_000, intervalMs: 4_500, count: 7 });
     assert.notEqual(int(p.c.getSockOpt(SOL_SOCKET, SO_KEEPALIVE)), 0);
@@ -71,7 +52,7 @@ Deno.test("setKeepAlive(on, { idleMs, intervalMs, count }) reads back through ge
 });
 
 Deno.test("recvBufferSize and sendBufferSize read back through getSockOpt, as the OS rounds them", async () => {
-  const p = await pair();
+  const p = await tcpPair();
   try {
     p.c.recvBufferSize = 100_000;
     p.c.sendBufferSize = 120_000;
@@ -95,7 +76,7 @@ Deno.test("recvBufferSize and sendBufferSize read back through getSockOpt, as th
 });
 
 Deno.test("setSockOpt sets a raw option that getSockOpt reads back", async () => {
-  const p = await pair();
+  const p = await tcpPair();
   try {
     p.c.setSockOpt(SOL_SOCKET, SO_KEEPALIVE, 1);
     assert.notEqual(int(p.c.getSockOpt(SOL_SOCKET, SO_KEEPALIVE)), 0);
@@ -108,7 +89,7 @@ Deno.test("setSockOpt sets a raw option that getSockOpt reads back", async () =>
 });
 
 Deno.test("setSockOpt refuses the options that would make the socket blocking", async () => {
-  const p = await pair();
+  const p = await tcpPair();
   try {
     const tv = new Uint8Array(16);
     assert.throws(() => p.c.setSockOpt(SOL_SOCKET, SO_RCVTIMEO, tv), TypeError);
@@ -132,7 +113,7 @@ Deno.test("getSockOpt and setSockOpt need a socket and valid arguments", () => {
 });
 
 Deno.test("noDelay and keepAlive in connect options read back through getSockOpt", async () => {
-  const p = await pair({ noDelay: true, keepAlive: { idleMs: 20_000, intervalMs: 2_000, count: 3 } });
+  const p = await tcpPair({ noDelay: true, keepAlive: { idleMs: 20_000, intervalMs: 2_000, count: 3 } });
   try {
     assert.notEqual(int(p.c.getSockOpt(IPPROTO_TCP, TCP_NODELAY)), 0);
     assert.notEqual(int(p.c.getSockOpt(SOL_SOCKET, SO_KEEPALIVE)), 0);

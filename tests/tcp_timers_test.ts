@@ -1,28 +1,11 @@
 /** Idle timeouts and the user timer: one heap per loop, driven by one unref'd JS timer. */
 import assert from "node:assert/strict";
 import { EventLoop, TcpConnection, TcpListener } from "../mod.ts";
-import { assertCleanExit, isWindows, runScript, sleep, until, within } from "./helpers.ts";
+import { assertCleanExit, isWindows, runScript, sleep, tcpPair, until, within } from "./helpers.ts";
 import { unsafeLoop } from "../src/unsafe.ts";
 
-async function pair(): Promise<{ l: TcpListener; c: TcpConnection; s: TcpConnection; done(): void }> {
-  const l = await TcpListener.listen("127.0.0.1", 0);
-  const accepted = l.accept();
-  const c = await TcpConnection.connect("127.0.0.1", l.localPort);
-  const s = await within(accepted, 10_000, "accept");
-  return {
-    l,
-    c,
-    s,
-    done() {
-      c.abort();
-      s.abort();
-      l.close();
-    },
-  };
-}
-
 Deno.test("the idle timeout fires after inactivity, and again after each further period", async () => {
-  const p = await pair();
+  const p = await tcpPair();
   try {
     const fired: number[] = [];
     const start = performance.now();
@@ -42,7 +25,7 @@ Deno.test("the idle timeout fires after inactivity, and again after each further
 });
 
 Deno.test("the idle timeout does not fire while data flows", async () => {
-  const p = await pair();
+  const p = await tcpPair();
   try {
     let fired = 0;
     p.c.onIdleTimeout = () => fired++;
@@ -90,7 +73,7 @@ Deno.test("an idle timeout set before connecting counts from the moment the conn
 });
 
 Deno.test("a timer fires once", async () => {
-  const p = await pair();
+  const p = await tcpPair();
   try {
     let fired = 0;
     p.c.onTimer = () => fired++;
@@ -112,7 +95,7 @@ Deno.test("a timer fires once", async () => {
 });
 
 Deno.test("a stale cancelTimer is harmless", async () => {
-  const p = await pair();
+  const p = await tcpPair();
   try {
     let fired = 0;
     p.c.onTimer = () => fired++;
@@ -134,7 +117,7 @@ Deno.test("a stale cancelTimer is harmless", async () => {
 });
 
 Deno.test("a second setTimer while one is active throws", async () => {
-  const p = await pair();
+  const p = await tcpPair();
   try {
     const t = p.c.setTimer(1_000);
     assert.throws(() => p.c.setTimer(10), TypeError);
@@ -147,7 +130,7 @@ Deno.test("a second setTimer while one is active throws", async () => {
 });
 
 Deno.test("abort() cancels the timer at once; after close() none can be set", async () => {
-  const p = await pair();
+  const p = await tcpPair();
   let fired = 0;
   p.c.onTimer = () => fired++;
   p.c.onIdleTimeout = () => fired++;
@@ -162,7 +145,7 @@ Deno.test("abort() cancels the timer at once; after close() none can be set", as
 });
 
 Deno.test("a timer survives a graceful close() until the close completes", async () => {
-  const p = await pair();
+  const p = await tcpPair();
   try {
     // The server does not read: 8 MiB cannot be flushed at once, so the
     // close stays under way while the timer comes due.
