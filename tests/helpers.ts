@@ -181,3 +181,22 @@ export async function tcpPair(
     },
   };
 }
+
+/**
+ * A loopback port nobody listens on: a listener's port once it is closed and
+ * a plain connect to it is refused (bounded wait).
+ */
+export async function closedPort(): Promise<number> {
+  const l = await TcpListener.listen("127.0.0.1", 0);
+  const port = l.localPort;
+  l.close();
+  for (let i = 0; i < 100; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    } catch {
+      return port;
+    }
+    await sleep(20);
+  }
+  throw new Error(`port ${port} still accepts after its listener closed`);
+}

@@ -1,25 +1,7 @@
 /** Connecting and listening: errors, cancellation, families, addresses. */
 import assert from "node:assert/strict";
 import { TcpConnection, TcpListener } from "../mod.ts";
-import { isWindows, within } from "./helpers.ts";
-
-async function closedPort(): Promise<number> {
-  const l = await TcpListener.listen("127.0.0.1", 0);
-  const port = l.localPort;
-  l.close();
-  // Under Wine the listening socket goes away only once its cancelled
-  // AcceptEx have completed; a connect in between is still accepted. Wait
-  // (bounded) until the port refuses, as every later connect then will.
-  for (let i = 0; i < 100; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-    } catch {
-      return port;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`port ${port} still accepts after its listener closed`);
-}
+import { closedPort, isWindows, within } from "./helpers.ts";
 
 // Under Wine a connect to a closed port sometimes resolves (3 of 4 fresh-clone CI runs at the end of session 3; a
 // Deno.connect probe to the same port was refused): ignored there until understood (session 3's note).

@@ -1,7 +1,7 @@
 /** Connecting: Happy Eyeballs (RFC 8305), the lookup option, sequential attempts, binding before connecting. */
 import assert from "node:assert/strict";
 import { EventLoop, type LookupAddress, TcpConnection, TcpListener } from "../mod.ts";
-import { within } from "./helpers.ts";
+import { closedPort, within } from "./helpers.ts";
 
 // A listener on [::1] whose accept queue is full: further connection
 // attempts hang (the kernel drops their SYNs). It and its fillers live on
@@ -118,19 +118,7 @@ Deno.test("a refused address moves on to the next at once, in either mode", asyn
 Deno.test(
   { name: "every address refused rejects with the last error", ignore: Deno.build.os === "windows" },
   async () => {
-    const l = await TcpListener.listen("127.0.0.1", 0);
-    const port = l.localPort;
-    l.close();
-    // Under Wine a closed listener accepts until its cancelled AcceptEx are
-    // done: wait (bounded) until the port refuses.
-    for (let i = 0; i < 100; i++) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      } catch {
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const port = await closedPort();
     const lookup = () =>
       Promise.resolve<LookupAddress[]>([{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]);
     await assert.rejects(TcpConnection.connect("localhost", port, { lookup }), Deno.errors.ConnectionRefused);
