@@ -4,13 +4,17 @@
  * reason and error, and whatever it waits for is settled by that.
  *
  * Connecting is on the path of every short-lived connection, so an attempt
- * allocates only what it uses: a timer only with a timeout, a listener only
- * with a signal, and one promise per wait.
+ * allocates only what it uses: a timer entry only with a timeout, a
+ * listener only with a signal, and one promise per wait. The timeout is an
+ * entry in the loop's timer heap, not a JS timer: a setTimeout and its
+ * clearTimeout per connect cost more CPU than the rest of the attempt
+ * (docs/DESIGN.md, "Timers").
  *
  * @module
  */
 import { timedOut } from "./errors.ts";
 import type { CloseReason } from "./stream.ts";
+import { TimerEntry, type TimerHeap } from "./timers.ts";
 
 /** The cancellation of one connect attempt. */
 export class ConnectAttempt {
@@ -20,15 +24,17 @@ export class ConnectAttempt {
   #error: { value: unknown } | null = null;
   #reject: ((error: unknown) => void) | null = null;
   #signal: AbortSignal | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timers: TimerHeap;
+  #entry: TimerEntry | null = null;
   #onAbort: (() => void) | undefined;
 
   /**
    * Starts the clock: `timeoutMs` ends the attempt with TimedOut (reason
    * "timeout"), `signal` with its reason (reason "aborted"). Throws at once
-   * when `signal` has aborted already.
+   * when `signal` has aborted already. `timers` is the loop's heap.
    */
-  constructor(what: string, signal: AbortSignal | undefined, timeoutMs: number | undefined) {
+  constructor(what: string, signal: AbortSignal | undefined, timeoutMs: number | undefined, timers: TimerHeap) {
+    this.#timers = timers;
     if (signal?.aborted) {
       this.reason = "aborted";
       throw signal.reason;
@@ -39,7 +45,8 @@ export class ConnectAttempt {
       signal.addEventListener("abort", this.#onAbort, { once: true });
     }
     if (timeoutMs !== undefined) {
-      this.#timer = setTimeout(() => this.#cancel("timeout", timedOut(what, timeoutMs)), timeoutMs);
+      this.#entry = new TimerEntry(() => this.#cancel("timeout", timedOut(what, timeoutMs)));
+      timers.add(this.#entry, performance.now() + timeoutMs);
     }
   }
 
@@ -104,7 +111,7 @@ export class ConnectAttempt {
 
   /** Stops the clock; call once the attempt is over, either way. */
   done(): void {
-    clearTimeout(this.#timer);
+    if (this.#entry) this.#timers.cancel(this.#entry);
     if (this.#onAbort) this.#signal!.removeEventListener("abort", this.#onAbort);
   }
 }

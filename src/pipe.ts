@@ -316,7 +316,7 @@ async function connect(
   let attempt: ConnectAttempt | null = null;
   s.connecting();
   try {
-    attempt = new ConnectAttempt(`Pipe.connect ${path}`, signal, timeoutMs);
+    attempt = new ConnectAttempt(`Pipe.connect ${path}`, signal, timeoutMs, s.loop.timers);
     const a = attempt;
     s.cancelConnect = () => a.abort(new DOMException("The pipe was closed while connecting", "AbortError"));
     for (;;) {

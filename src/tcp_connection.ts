@@ -199,8 +199,11 @@ export class TcpConnection {
   onTimer: ((conn: TcpConnection) => void) | null = null;
 
   #s: StreamCore<TcpConnection>;
-  #remote: NetAddress | null = null;
-  #local: NetAddress | null = null;
+  // undefined: not read yet. Addresses are read from the socket on first
+  // use and kept (as Node's net does): two system calls, an FFI call and a
+  // decode each, on the path of every short-lived connection.
+  #remote: NetAddress | null | undefined = undefined;
+  #local: NetAddress | null | undefined = undefined;
 
   private constructor(config: TcpConnectionConfig | undefined, loop: LoopCore) {
     this.#s = new StreamCore<TcpConnection>(this, TCP, config, loop);
@@ -245,13 +248,19 @@ export class TcpConnection {
     return this.#s.bytesWritten;
   }
 
-  /** The peer's address once connected. */
+  /**
+   * The peer's address once connected. An accepted or adopted connection
+   * reads it from the socket on first use and keeps it (as Node's net
+   * does): read it before the close if you want it after.
+   */
   get remoteAddress(): NetAddress | null {
+    if (this.#remote === undefined) return this.#lazy(AddressSide.REMOTE);
     return this.#remote;
   }
 
-  /** The local address once connected. */
+  /** The local address once connected; read on first use and kept, as `remoteAddress`. */
   get localAddress(): NetAddress | null {
+    if (this.#local === undefined) return this.#lazy(AddressSide.LOCAL);
     return this.#local;
   }
 
@@ -322,7 +331,7 @@ export class TcpConnection {
     const where = `connect ${hostPort(host, port)}`;
     let attempt: ConnectAttempt | null = null;
     try {
-      attempt = new ConnectAttempt(where, signal, timeoutMs);
+      attempt = new ConnectAttempt(where, signal, timeoutMs, s.loop.timers);
       const a = attempt;
       s.cancelConnect = () => {
         a.abort(new DOMException("The connection was closed while connecting", "AbortError"));
@@ -363,7 +372,6 @@ export class TcpConnection {
       const addr = won.addr;
       // The peer is the address connected to: no getpeername.
       this.#remote = { hostname: formatIp(addr.family, addr.bytes), port, family: addr.family };
-      this.#local = this.#address(AddressSide.LOCAL);
       s.cancelConnect = null;
       if (c.keepAlive) this.#keepAlive(c.keepAlive.on, c.keepAlive);
       s.opened(won.id);
@@ -383,6 +391,17 @@ export class TcpConnection {
     if (s.id === 0) return;
     s.closeNative(CloseMode.NOW);
     s.detach();
+  }
+
+  // Reads an address while the socket is open and keeps it; before that
+  // (or once closed without having been read) there is none.
+  #lazy(side: number): NetAddress | null {
+    const s = this.#s;
+    if (s.id === 0 || s.state === "connecting" || s.state === "detached") return null;
+    const a = this.#address(side);
+    if (side === AddressSide.LOCAL) this.#local = a;
+    else this.#remote = a;
+    return a;
   }
 
   #address(side: number): NetAddress | null {
@@ -407,8 +426,6 @@ export class TcpConnection {
     const id = loop.native.aio_tcp_adopt(loop.ptr, u64(h), 0);
     if (id < 0) throw aioError(id, loop.osError(), "TcpConnection.adopt");
     s.attach(id);
-    this.#local = this.#address(AddressSide.LOCAL);
-    this.#remote = this.#address(AddressSide.REMOTE);
     s.opened(id);
   }
 

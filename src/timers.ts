@@ -78,9 +78,11 @@ export class TimerHeap {
   cancel(e: TimerEntry): void {
     if (e.index < 0) return;
     this.#remove(e);
-    // The JS timer stays: when it fires early it finds nothing due and
-    // re-arms for the new first entry (one clearTimeout fewer per cancel).
-    if (this.#heap.length === 0) this.#clearTimer();
+    // The JS timer stays, even with the heap empty: when it fires it finds
+    // nothing due and re-arms for the first entry, if any. Clearing it here
+    // would cost a clearTimeout and, for the next entry, a setTimeout: per
+    // connection when each connect has a timeout. Unref'd, it keeps
+    // nothing alive.
   }
 
   /** Drops every entry and the JS timer (the loop closed). */

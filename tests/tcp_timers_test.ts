@@ -239,3 +239,24 @@ Deno.test("10,000 connections with idle timeouts use one loop timer", async () =
   assert.equal(heap.size, 0);
   assert.equal(heap.jsTimers, 0);
 });
+
+Deno.test("connect timeouts are entries in the loop's heap, not a JS timer per connect", async () => {
+  // A setTimeout and its clearTimeout per connect cost more CPU than the
+  // rest of a short-lived connection (bench/GAPS.md, accept-client).
+  const loop = new EventLoop();
+  const heap = unsafeLoop(loop).timers;
+  const l = await TcpListener.listen("127.0.0.1", 0, { loop });
+  l.onConnection = (_l, s) => s.close();
+  const before = heap.jsTimersStarted;
+  try {
+    for (let i = 0; i < 50; i++) {
+      const c = await TcpConnection.connect("127.0.0.1", l.localPort, { loop, timeoutMs: 60_000 });
+      assert.equal(heap.size, 0, "the entry leaves the heap once connected");
+      c.close();
+    }
+    assert.ok(heap.jsTimersStarted - before <= 1, `${heap.jsTimersStarted - before} JS timers for 50 connects`);
+  } finally {
+    await loop.close();
+  }
+  assert.equal(heap.jsTimers, 0);
+});
