@@ -36,7 +36,7 @@ export const RecordKind = {
 } as const;
 
 /** enum aio_close_mode. */
-export const CloseMode = { GRACEFUL: 0, ABORT: 1, NOW: 2 } as const;
+export const CloseMode = { GRACEFUL: 0, ABORT: 1, NOW: 2, EAGER: 3 } as const;
 
 /** What `aio_backend` returns. */
 export const Backend = { EPOLL: 1, IOCP: 2 } as const;

@@ -239,7 +239,10 @@ export class Pipe {
     this.#s.resumeReading();
   }
 
-  /** Graceful close: flush the queue, release. Resolves when closed. */
+  /**
+   * Graceful close: flush the queue, release. Resolves when closed; with nothing queued it
+   * completes within the call (onClose runs before it returns, as with abort()).
+   */
   close(): Promise<void> {
     return this.#s.close();
   }

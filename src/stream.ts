@@ -463,7 +463,11 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
     else this.#syncReading();
   }
 
-  /** Graceful close: flush the queue, FIN, release. Resolves when closed. */
+  /**
+   * Graceful close: flush the queue, FIN, release. Resolves when closed.
+   * With nothing queued it completes within the call (onClose runs before
+   * it returns, as with abort()).
+   */
   close(): Promise<void> {
     if (this.disposed || this.#life === "closed") return Promise.resolve();
     if (this.#closePromise) return this.#closePromise;
@@ -479,9 +483,16 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
       // CLOSED; until then the stream still delivers what arrives.
       this.#life = "closing";
       this.#closeReason = reason;
-      const r = this.closeNative(CloseMode.GRACEFUL);
+      const r = this.closeNative(CloseMode.EAGER);
       if (r < 0) this.#release(reason);
-      else this.holdWhileClosing();
+      else if (r === 1) {
+        // closing -> closed at once: nothing was queued, so the shim sent
+        // FIN and released the id within the call (no CLOSED record; the
+        // FIN leaves without waiting for a pump turn), as abort() does.
+        this.loop.unregister(this.id);
+        this.id = 0;
+        this.#finish(reason);
+      } else this.holdWhileClosing();
     }
     return this.#closePromise.then(() => this.loop.settled());
   }

@@ -801,7 +801,10 @@ export class TcpConnection {
     return this.#s.shutdownWrite();
   }
 
-  /** Graceful close: flush the queue, FIN, release. Resolves when closed. */
+  /**
+   * Graceful close: flush the queue, FIN, release. Resolves when closed; with nothing queued it
+   * completes within the call (onClose runs before it returns, as with abort()).
+   */
   close(): Promise<void> {
     return this.#s.close();
   }

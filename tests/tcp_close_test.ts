@@ -1,7 +1,7 @@
 /** Half-close, close reasons, callbacks that throw, closing with work pending. */
 import assert from "node:assert/strict";
 import { type CloseReason, EventLoop, TcpConnection, TcpListener } from "../mod.ts";
-import { handleCount, Sink, sleep, until, within } from "./helpers.ts";
+import { handleCount, Sink, sleep, tcpPair, until, within } from "./helpers.ts";
 
 async function pair() {
   const listener = await TcpListener.listen("127.0.0.1", 0);
@@ -273,4 +273,39 @@ Deno.test("a connection that fails with bytes queued reports an empty send queue
   assert.equal(client.state, "closed");
   assert.equal(client.sendQueueLen, 0, "dropped bytes are not reported as queued");
   listener.close();
+});
+
+Deno.test("close() with nothing queued completes within the call; with bytes queued it flushes first", async () => {
+  const p = await tcpPair();
+  try {
+    const reasons: string[] = [];
+    p.c.onClose = (_c, why) => reasons.push(why);
+    const ended = new Promise<void>((r) => (p.s.onEnd = () => r()));
+    p.s.onData = () => {};
+    const closed = p.c.close();
+    // Nothing to flush: FIN went out and the socket was released in the call.
+    assert.equal(p.c.state, "closed");
+    assert.deepEqual(reasons, ["local"]);
+    await within(closed, 5_000, "close");
+    await within(ended, 5_000, "the peer's end");
+    // Bytes queued against a peer that does not read: the close waits for them.
+    const q = await tcpPair();
+    try {
+      q.s.pauseReading();
+      q.c.send(new Uint8Array(16 << 20));
+      assert.ok(q.c.sendQueueLen > 0, "bytes queued");
+      const closing = q.c.close();
+      assert.equal(q.c.state, "closing");
+      let got = 0;
+      q.s.onData = (_s, d) => void (got += d.length);
+      q.s.resumeReading();
+      await within(closing, 30_000, "the flushed close");
+      await until(() => got === 16 << 20, 30_000, "every byte");
+      assert.equal(q.c.state, "closed");
+    } finally {
+      q.done();
+    }
+  } finally {
+    p.done();
+  }
 });

@@ -41,7 +41,7 @@
 extern "C" {
 #endif
 
-#define AIO_ABI_VERSION 4
+#define AIO_ABI_VERSION 5
 
 /* Opaque to callers: a slot index and its generation (never 0), bit 31
  * clear, so an id is a positive int32. A stale id yields AIO_EBADID. What
@@ -130,7 +130,12 @@ typedef struct aio_addr {
 enum aio_close_mode {
   AIO_CLOSE_GRACEFUL = 0, /* flush, FIN, release; AIO_REC_CLOSED follows */
   AIO_CLOSE_ABORT = 1,    /* drop the queue, RST; the id dies at once */
-  AIO_CLOSE_NOW = 2       /* release at once, no RST forced, no record */
+  AIO_CLOSE_NOW = 2,      /* release at once, no RST forced, no record */
+  /* As AIO_CLOSE_GRACEFUL, but with nothing queued, in flight or unreported
+   * the close (FIN, unread input discarded, id released) happens within
+   * the call, which returns 1 and reports no AIO_REC_CLOSED; otherwise it
+   * returns 0 and AIO_REC_CLOSED follows as for AIO_CLOSE_GRACEFUL. */
+  AIO_CLOSE_EAGER = 3
 };
 
 enum aio_flags {

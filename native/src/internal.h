@@ -339,5 +339,10 @@ enum aio_error error_from_os(int32_t os_error);
 
 /* stream.c (common): one dispatch turn of a stream handle. */
 int stream_process(aio_loop *loop, aio_handle *h);
+/* The end of a graceful close once the queue is flushed and reported: FIN
+ * (unless sent already) and the unread input discarded; returns the FIN's
+ * result (0 or a negated aio_error, the OS error in *os_error). The caller
+ * then releases the id. */
+int32_t stream_close_flushed(aio_handle *h, int32_t *os_error);
 
 #endif /* AIO_INTERNAL_H */

@@ -16,6 +16,17 @@ static void stream__report_error(aio_loop *loop, aio_handle *h) {
   h->error = 0;
 }
 
+int32_t stream_close_flushed(aio_handle *h, int32_t *os_error) {
+  int32_t r = 0;
+  if (h->shut != SHUT_DONE) {
+    r = backend_stream_shutdown(h, os_error);
+    handle_shut_done(h);
+  }
+  /* After the peer's end nothing more can arrive: no read to discard. */
+  if (h->read != READ_ENDED) backend_stream_discard_unread(h);
+  return r;
+}
+
 int stream_process(aio_loop *loop, aio_handle *h) {
   int more = 0;
 
@@ -52,13 +63,8 @@ int stream_process(aio_loop *loop, aio_handle *h) {
     records_push(loop, h, AIO_REC_SHUTDOWN, r, os_error);
   }
   if (h->life == LIFE_CLOSING && h->queue.bytes == 0) {
-    int32_t os_error = 0, r = 0;
-    if (h->shut != SHUT_DONE) {
-      r = backend_stream_shutdown(h, &os_error);
-      handle_shut_done(h);
-    }
-    /* After the peer's end nothing more can arrive: no read to discard. */
-    if (h->read != READ_ENDED) backend_stream_discard_unread(h);
+    int32_t os_error = 0;
+    int32_t r = stream_close_flushed(h, &os_error);
     /* CLOSED carries the id, so it goes out before the id is released. */
     records_push(loop, h, AIO_REC_CLOSED, r, os_error);
     backend_close(loop, h, AIO_CLOSE_NOW);

@@ -353,16 +353,18 @@ static void op_close(void) {
   int32_t mode, r;
   current_op = "close";
   if (!h) return;
-  mode = chance(5) ? absurd_int() : (int32_t)below(3);
+  mode = chance(5) ? absurd_int() : (int32_t)below(4);
   r = aio_close(loop, h->id, mode);
-  if (mode < 0 || mode > 2) {
+  if (mode < 0 || mode > AIO_CLOSE_EAGER) {
     EXPECT(r == -AIO_EINVAL, "close mode", mode, r);
     return;
   }
-  EXPECT(r == 0, "close of a held id", mode, r);
-  if (r != 0) return;
-  /* A listener's graceful close is immediate; a stream's reports CLOSED. */
-  if (mode == AIO_CLOSE_GRACEFUL &&
+  /* Only an eager close may finish within the call (1: no CLOSED). */
+  EXPECT(r == 0 || (r == 1 && mode == AIO_CLOSE_EAGER), "close of a held id", mode, r);
+  if (r < 0) return;
+  /* A listener's graceful close is immediate; a stream's reports CLOSED
+   * unless an eager one finished at once. */
+  if ((mode == AIO_CLOSE_GRACEFUL || (mode == AIO_CLOSE_EAGER && r == 0)) &&
       (h->kind == K_TCP || h->kind == K_UNIX || h->kind == K_PIPE_END))
     h->closing = 1;
   else
@@ -529,11 +531,12 @@ static void on_record(const aio_record *r) {
     case AIO_REC_ERROR:
     case AIO_REC_CONNECTED:
       if ((r->kind == AIO_REC_ERROR || r->status < 0) && chance(70)) {
-        int32_t mode = (int32_t)below(3);
-        if (aio_close(loop, h->id, mode) == 0) {
-          if (mode == AIO_CLOSE_GRACEFUL) h->closing = 1;
-          else forget(h);
-        }
+        int32_t mode = (int32_t)below(4);
+        int32_t rc = aio_close(loop, h->id, mode);
+        if (rc == 0 && (mode == AIO_CLOSE_GRACEFUL || mode == AIO_CLOSE_EAGER))
+          h->closing = 1;
+        else if (rc >= 0)
+          forget(h);
       }
       break;
     default: break;

@@ -345,6 +345,74 @@ static void tcp_ipv6_loopback_transfers(void) {
   smoke_end();
 }
 
+static void tcp_eager_close_with_nothing_queued_finishes_within_the_call(void) {
+  uint16_t port;
+  peer *lp, *c, *s;
+  two t;
+  if (!smoke_begin()) return;
+  lp = tcp_listen_local(&port, 4);
+  if (!lp || !tcp_pair(lp, port, &c, &s)) {
+    smoke_end();
+    return;
+  }
+  s->tx_seed = c->rx_seed = 7;
+  s->tx_total = 100000;
+  CHECK_EQ(aio_read_start(loop, c->id), 0);
+  CHECK_EQ(aio_read_start(loop, s->id), 0);
+  t.a = s;
+  t.b = c;
+  CHECK(drive(c_transfer_done, &t, 10000));
+  /* Everything sent and reported: the close needs no dispatch turn. */
+  CHECK_EQ(aio_close(loop, s->id, AIO_CLOSE_EAGER), 1);
+  CHECK_EQ(aio_send(loop, s->id, (const uint8_t *)"x", 1), -AIO_EBADID);
+  CHECK_EQ(aio_close(loop, s->id, AIO_CLOSE_NOW), -AIO_EBADID);
+  CHECK(drive(c_end, c, 5000));
+  CHECK_EQ(c->rx, 100000);
+  CHECK_EQ(c->rx_bad, 0);
+  drive_for(20);
+  CHECK_EQ(s->closed, 0); /* no AIO_REC_CLOSED for it */
+  CHECK_EQ(c->error + s->error, 0);
+  peer_drop(s);
+  /* After the peer's end as well. */
+  CHECK_EQ(aio_close(loop, c->id, AIO_CLOSE_EAGER), 1);
+  peer_drop(c);
+  CHECK_EQ(aio_loop_handle_count(loop), 1);
+  CHECK_EQ(aio_close(loop, lp->id, AIO_CLOSE_NOW), 0);
+  smoke_end();
+}
+
+static void tcp_eager_close_with_data_queued_flushes_then_reports_closed(void) {
+  uint16_t port;
+  peer *lp, *c, *s;
+  int32_t n;
+  uint32_t i;
+  /* More than loopback's buffers hold while the reader does not read. */
+  static uint8_t big[16u << 20];
+  if (!smoke_begin()) return;
+  lp = tcp_listen_local(&port, 4);
+  if (!lp || !tcp_pair(lp, port, &c, &s)) {
+    smoke_end();
+    return;
+  }
+  for (i = 0; i < sizeof big; i++) big[i] = pattern(13, i);
+  n = aio_send(loop, s->id, big, (int32_t)sizeof big);
+  CHECK(n >= 0 && (uint32_t)n < sizeof big);
+  /* Bytes are queued: the close waits for them and reports CLOSED. */
+  CHECK_EQ(aio_close(loop, s->id, AIO_CLOSE_EAGER), 0);
+  c->rx_seed = 13;
+  CHECK_EQ(aio_read_start(loop, c->id), 0);
+  CHECK(drive(c_closed, s, 30000));
+  CHECK_EQ(s->closed_status, 0);
+  CHECK(drive(c_end, c, 30000));
+  CHECK_EQ(c->rx, sizeof big);
+  CHECK_EQ(c->rx_bad, 0);
+  CHECK_EQ(aio_close(loop, c->id, AIO_CLOSE_EAGER), 1);
+  peer_drop(c);
+  peer_drop(s);
+  CHECK_EQ(aio_close(loop, lp->id, AIO_CLOSE_NOW), 0);
+  smoke_end();
+}
+
 const test_case smoke_tcp_tests[] = {
     TEST_ENTRY(tcp_second_listener_on_a_port_is_refused),
     TEST_ENTRY(tcp_transfers_both_ways_and_a_paused_reader_gets_no_data),
@@ -356,4 +424,6 @@ const test_case smoke_tcp_tests[] = {
         tcp_graceful_close_while_connecting_reports_connected_then_closed),
     TEST_ENTRY(ids_stale_or_forged_are_refused),
     TEST_ENTRY(tcp_ipv6_loopback_transfers),
+    TEST_ENTRY(tcp_eager_close_with_nothing_queued_finishes_within_the_call),
+    TEST_ENTRY(tcp_eager_close_with_data_queued_flushes_then_reports_closed),
     TEST_END};
