@@ -24,7 +24,14 @@ import { type AioError, aioError, Code } from "./errors.ts";
 import { HandleCore } from "./handle.ts";
 import type { LoopCore } from "./pump.ts";
 import { TimerEntry } from "./timers.ts";
-import { checkInt, checkPayload, checkWaterMarks, MAX_READ_BUFFER_SIZE, type WaterMarks } from "./validate.ts";
+import {
+  checkInt,
+  checkPayload,
+  checkWaterMarks,
+  DEFAULT_READ_BUFFER_SIZE,
+  MAX_READ_BUFFER_SIZE,
+  type WaterMarks,
+} from "./validate.ts";
 
 /**
  * What `send` reports.
@@ -568,7 +575,11 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
     if (this.id !== id) this.attach(id);
     // detached|connecting -> open.
     this.#life = "open";
-    this.loop.native.aio_read_budget(this.loop.ptr, id, this.#marks.readBufferSize);
+    // The shim's default budget is ours: no call for it (one FFI call fewer
+    // per short-lived connection).
+    if (this.#marks.readBufferSize !== DEFAULT_READ_BUFFER_SIZE) {
+      this.loop.native.aio_read_budget(this.loop.ptr, id, this.#marks.readBufferSize);
+    }
     // An idle timeout set before connecting starts counting now.
     this.#lastActive = performance.now();
     this.#syncIdle();

@@ -67,8 +67,16 @@ export const DEFAULT_READ_BUFFER_SIZE = 64 * 1024;
 /** The largest read size: the loop's receive arena. */
 export const MAX_READ_BUFFER_SIZE = 1024 * 1024;
 
+// No config: one shared answer (never mutated: a change replaces it).
+const DEFAULT_MARKS: WaterMarks = Object.freeze({
+  highWaterMark: DEFAULT_HIGH_WATER_MARK,
+  lowWaterMark: DEFAULT_HIGH_WATER_MARK / 2,
+  readBufferSize: DEFAULT_READ_BUFFER_SIZE,
+});
+
 /** Validates a connection/pipe config and fills in the defaults. */
 export function checkWaterMarks(config: unknown, name = "config"): WaterMarks {
+  if (config === undefined) return DEFAULT_MARKS;
   const c = checkOptions<{ highWaterMark: number; lowWaterMark: number; readBufferSize: number; bufferSize: number }>(
     config,
     name,

@@ -50,6 +50,8 @@
 
 #define RECORD_CAPACITY 1024
 #define ARENA_SIZE (1024 * 1024)
+/* src/validate.ts DEFAULT_READ_BUFFER_SIZE is this: JS skips the call that
+ * would set it. */
 #define DEFAULT_READ_BUDGET (64 * 1024)
 /* A dispatch stops filling records when fewer than this many are free, so
  * that one handle's processing (at most DATA + END/ERROR + WRITTEN +
