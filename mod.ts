@@ -31,3 +31,7 @@ export { ResourceExhausted } from "./src/errors.ts";
 export { Pipe, type PipeConfig, type PipeConnectOptions } from "./src/pipe.ts";
 export { closePipe, createPipe, type PipePair } from "./src/pipe_pair.ts";
 export { PipeListener, type PipeListenOptions } from "./src/pipe_listener.ts";
+export { TlsConnection } from "./src/tls_connection.ts";
+export { acceptTls, connectTls, startTls } from "./src/tls_handshake.ts";
+export { listenTls, TlsListener } from "./src/tls_listener.ts";
+export type { TlsClientOptions, TlsServerOptions } from "./src/tls_options.ts";

@@ -7,6 +7,7 @@
  * @module
  */
 import type { HandleCore } from "./handle.ts";
+import type { CloseReason } from "./stream.ts";
 
 const cores = new WeakMap<object, HandleCore>();
 
@@ -18,4 +19,17 @@ export function bindCore(owner: object, core: HandleCore): void {
 /** The core of a public object, if it is one of ours. */
 export function coreOf(owner: object): HandleCore | undefined {
   return cores.get(owner);
+}
+
+const reasons = new WeakMap<object, () => CloseReason | null>();
+
+/** Records how to read the close reason of `owner`, a stream with no core of its own (TLS). */
+export function bindCloseReason(owner: object, reason: () => CloseReason | null): void {
+  reasons.set(owner, reason);
+}
+
+/** The close reason of a stream, or null while open (or when it is not one of ours). */
+export function closeReasonOf(owner: object): CloseReason | null {
+  const core = cores.get(owner) as { closeReason?: CloseReason | null } | undefined;
+  return core?.closeReason ?? reasons.get(owner)?.() ?? null;
 }

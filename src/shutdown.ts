@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { coreOf } from "./cores.ts";
-import { StreamCore } from "./stream.ts";
+import { closeReasonOf } from "./cores.ts";
 
 /**
  * What a coordinator can track: a listener (stopped at once) or a stream (drained).
@@ -128,7 +127,6 @@ export class ShutdownCoordinator {
 
 // Whether a stream closed gracefully (its close reason is "local" or "peer").
 function gracefully(stream: Stream): boolean {
-  const core = coreOf(stream);
-  const reason = core instanceof StreamCore ? core.closeReason : null;
+  const reason = closeReasonOf(stream);
   return reason === "local" || reason === "peer";
 }

@@ -268,6 +268,28 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
     return this.#closeReason;
   }
 
+  /**
+   * Received bytes not delivered yet: held while paused or yielded, or a
+   * partial frame of bufferUntil. STARTTLS refuses while there are any.
+   */
+  get undelivered(): number {
+    let n = this.#frameFill;
+    for (const item of this.#held) if (item !== END) n += item.length;
+    return n;
+  }
+
+  /**
+   * Closes at once with `reason`, reporting `error` as a close with a
+   * callback's error is (the TLS layer: a failed handshake closes its
+   * transport with reason "error").
+   */
+  failWith(reason: CloseReason, error: Error | null): void {
+    if (this.disposed || this.#life === "closed") return;
+    if (this.#life === "connecting") this.cancelConnect?.();
+    else this.closeNative(CloseMode.NOW);
+    this.#finish(reason, null, false, error);
+  }
+
   /** As `send` of the public objects. */
   send(data: Uint8Array | readonly Uint8Array[]): SendResult {
     this.live();

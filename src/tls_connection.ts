@@ -1,0 +1,503 @@
+/**
+ * TlsConnection: TLS over one of our streams, with the stream surface of
+ * TcpConnection. `node:tls` does the protocol over a Duplex on the stream
+ * (src/tls_duplex.ts); this file turns its events back into our callbacks,
+ * send results and close reasons (docs/DESIGN.md, "TLS").
+ *
+ * @module
+ */
+import type { TLSSocket } from "node:tls";
+import { Buffer } from "node:buffer";
+import { bindCloseReason, coreOf } from "./cores.ts";
+import { aioError, Code } from "./errors.ts";
+import type { NetAddress } from "./address.ts";
+import type { ShutdownCoordinator } from "./shutdown.ts";
+import { type CloseReason, type SendResult, type SocketState, StreamCore } from "./stream.ts";
+import type { Transport, TransportDuplex } from "./tls_duplex.ts";
+import { checkPayload, DEFAULT_HIGH_WATER_MARK } from "./validate.ts";
+
+/** Who takes the decrypted bytes (as a stream's `Consumer`). */
+type Consumer = "none" | "callback" | "stream" | "cancelled";
+/** A TLS connection's life: open once the handshake is done. */
+type TlsLife = "open" | "closing" | "closed";
+
+interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+// What a `readable` buffers before TLS stops being read.
+const READABLE_HIGH_WATER = 256 * 1024;
+
+let make: (socket: TLSSocket, duplex: TransportDuplex) => TlsConnection;
+
+/** A TlsConnection over a finished handshake (for src/tls_handshake.ts). */
+export function tlsConnectionOf(socket: TLSSocket, duplex: TransportDuplex): TlsConnection {
+  return make(socket, duplex);
+}
+
+/**
+ * A TLS connection over a TcpConnection or a Pipe, with TcpConnection's
+ * stream surface: callbacks, `send` with backpressure, pause/resume, Web
+ * Streams, graceful close (close_notify, then FIN) and abort.
+ *
+ * @example A TLS round trip (the certificate and key are PEM text)
+ * ```ts ignore
+ * import { connectTls, listenTls } from "@eve/aio";
+ *
+ * const [cert, key, ca] = ["server.pem", "server.key", "ca.pem"].map((f) => Deno.readTextFileSync(f));
+ * const listener = await listenTls("127.0.0.1", 0, { cert, key });
+ * listener.onConnection = (_l, conn) => (conn.onData = (c, data) => c.send(data));
+ * const conn = await connectTls("localhost", listener.localPort, { caCerts: [ca] });
+ * const echoed = new Promise<string>((resolve) => (conn.onData = (_c, d) => resolve(new TextDecoder().decode(d))));
+ * conn.send(new TextEncoder().encode("ping"));
+ * console.log(await echoed, conn.tlsVersion); // "ping" "TLSv1.3"
+ * await conn.close();
+ * listener.close();
+ * ```
+ */
+export class TlsConnection {
+  static {
+    make = (socket, duplex) => new TlsConnection(socket, duplex);
+  }
+
+  /** The peer finished sending (close_notify or FIN). */
+  onEnd: ((conn: TlsConnection) => void) | null = null;
+  /** The send queue fell to the low water mark after a "pressure". */
+  onWritable: ((conn: TlsConnection) => void) | null = null;
+  /** The connection closed; called exactly once, with why. */
+  onClose: ((conn: TlsConnection, reason: CloseReason) => void) | null = null;
+  /** A TLS or I/O error, or an error thrown by one of this connection's callbacks. */
+  onError: ((conn: TlsConnection, error: Error) => void) | null = null;
+
+  readonly #tls: TLSSocket;
+  readonly #duplex: TransportDuplex;
+  readonly #transport: Transport;
+  #life: TlsLife = "open";
+  #reason: CloseReason | null = null;
+  #peerEnded = false;
+  #consumer: Consumer = "none";
+  #onData: ((conn: TlsConnection, data: Uint8Array) => void) | null = null;
+  #paused = false;
+  // Whether decrypted bytes are wanted now (the Duplex pauses the transport otherwise).
+  #flowing = false;
+  #needDrain = false;
+  #bytesRead = 0;
+  #bytesWritten = 0;
+  #writeWaiters: Waiter[] = [];
+  #closePromise: Promise<void> | null = null;
+  #closeResolve: (() => void) | null = null;
+  #readCtl: ReadableStreamDefaultController<Uint8Array> | null = null;
+  #readable: ReadableStream<Uint8Array> | null = null;
+  #writable: WritableStream<Uint8Array> | null = null;
+  #error: Error | null = null;
+  #disposed = false;
+  #peerCert: Uint8Array | null;
+  readonly #version: string;
+  readonly #alpn: string | null;
+  readonly #hwm = DEFAULT_HIGH_WATER_MARK;
+  readonly #lwm = DEFAULT_HIGH_WATER_MARK / 2;
+
+  private constructor(socket: TLSSocket, duplex: TransportDuplex) {
+    this.#tls = socket;
+    this.#duplex = duplex;
+    this.#transport = duplex.stream;
+    this.#version = socket.getProtocol() ?? "unknown";
+    this.#alpn = typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null;
+    const raw = socket.getPeerCertificate?.()?.raw as Uint8Array | undefined;
+    this.#peerCert = raw?.length ? new Uint8Array(raw) : null;
+    bindCloseReason(this, () => this.#reason);
+    // Reading waits for a consumer: until one comes, node:tls holds what
+    // arrives and pauses the transport through the Duplex.
+    socket.pause();
+    duplex.gateWith(() => !this.#flowing);
+    socket.on("data", (data: Buffer) => this.#data(data));
+    socket.on("end", () => this.#ended());
+    socket.on("drain", () => this.#drained());
+    socket.on("error", (error: Error) => (this.#error ??= error));
+    socket.on("close", () => this.#finish());
+    // The transport went (its peer reset it, or our close finished): TLS
+    // cannot go on without it.
+    duplex.on("close", () => {
+      if (!socket.destroyed) socket.destroy();
+    });
+  }
+
+  /** Decrypted bytes; the view is valid only during the call. Setting it starts reading. */
+  get onData(): ((conn: TlsConnection, data: Uint8Array) => void) | null {
+    return this.#onData;
+  }
+  set onData(fn: ((conn: TlsConnection, data: Uint8Array) => void) | null) {
+    if (fn !== null && typeof fn !== "function") throw new TypeError("TlsConnection.onData must be a function or null");
+    if (fn && this.#consumer !== "none" && this.#consumer !== "callback") {
+      throw new TypeError("TlsConnection.onData: data already goes to readable");
+    }
+    this.#onData = fn;
+    if (fn && this.#consumer === "none") {
+      this.#consumer = "callback";
+      this.#syncFlow();
+    }
+  }
+
+  /** The ALPN protocol agreed on, or null. */
+  get alpnProtocol(): string | null {
+    return this.#alpn;
+  }
+
+  /** The TLS version agreed on: "TLSv1.3", "TLSv1.2". */
+  get tlsVersion(): string {
+    return this.#version;
+  }
+
+  /** The peer's certificate (DER), or null when it sent none. */
+  get peerCertificate(): Uint8Array | null {
+    return this.#peerCert;
+  }
+
+  /** The stream TLS runs over; its callbacks belong to the TLS layer. */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  /** Whether the connection is open (or closing). */
+  get isOpen(): boolean {
+    return this.#life !== "closed";
+  }
+
+  /** Where the connection is in its life ("open" once the handshake is done). */
+  get state(): SocketState {
+    return this.#life;
+  }
+
+  /** Bytes accepted by `send` not yet taken by the OS: plaintext waiting for TLS plus ciphertext queued. */
+  get sendQueueLen(): number {
+    if (this.#life === "closed") return 0;
+    return this.#tls.writableLength + this.#transport.sendQueueLen;
+  }
+
+  /** Whether `send` would accept bytes without reporting pressure. */
+  get isWritable(): boolean {
+    return this.#life === "open" && !this.#tls.writableEnded && this.#tls.writableLength < this.#hwm;
+  }
+
+  /** Decrypted bytes delivered to the reader so far. */
+  get bytesRead(): number {
+    return this.#bytesRead;
+  }
+
+  /** Plaintext bytes TLS has taken from the send queue so far. */
+  get bytesWritten(): number {
+    return this.#bytesWritten;
+  }
+
+  /** The peer's address (null over a pipe). */
+  get remoteAddress(): NetAddress | null {
+    return "remoteAddress" in this.#transport ? this.#transport.remoteAddress : null;
+  }
+
+  /** The local address (null over a pipe). */
+  get localAddress(): NetAddress | null {
+    return "localAddress" in this.#transport ? this.#transport.localAddress : null;
+  }
+
+  /**
+   * Queues bytes for encryption and sending; they are copied, so the caller
+   * may reuse its buffer. "pressure": the queue reached the high water mark
+   * (1 MiB); `onWritable` fires once it drains to the low one. "closed":
+   * nothing was queued.
+   */
+  send(data: Uint8Array | readonly Uint8Array[]): SendResult {
+    this.#live();
+    const chunks = checkPayload(data);
+    if (this.#life !== "open" || this.#tls.writableEnded) return "closed";
+    for (const c of chunks) {
+      if (c.length === 0) continue;
+      const n = c.length;
+      // node:tls may keep the chunk until it is encrypted: the copy lets the
+      // caller reuse its buffer at once.
+      this.#tls.write(Buffer.from(c), (error) => {
+        if (!error) this.#bytesWritten += n;
+      });
+    }
+    if (this.#tls.writableLength >= this.#hwm) {
+      this.#needDrain = true;
+      return "pressure";
+    }
+    return "ok";
+  }
+
+  /** Sends, then resolves once the queue is below the high water mark. */
+  write(data: Uint8Array): Promise<void> {
+    const r = this.send(data);
+    if (r === "closed") return Promise.reject(this.#closedError("write"));
+    if (this.#tls.writableLength < this.#hwm) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#writeWaiters.push({ resolve, reject }));
+  }
+
+  /** Stops delivering data; TLS and the transport pause behind it, nothing is lost. */
+  pauseReading(): void {
+    this.#live();
+    this.#paused = true;
+    this.#syncFlow();
+  }
+
+  /** Delivers again, starting with anything kept while paused. */
+  resumeReading(): void {
+    this.#live();
+    this.#paused = false;
+    this.#syncFlow();
+  }
+
+  /**
+   * Graceful close: flush the queue, send close_notify, then FIN, release.
+   * Resolves when closed (the peer's close_notify is not waited for).
+   */
+  close(): Promise<void> {
+    if (this.#disposed || this.#life === "closed") return Promise.resolve();
+    if (this.#closePromise) return this.#closePromise;
+    this.#closePromise = new Promise((resolve) => (this.#closeResolve = resolve));
+    // open -> closing. Reading goes on, into the void: bytes left unread
+    // in the socket at close would turn our FIN into a reset, and the peer
+    // would lose what it has not read yet (TLS 1.3 session tickets arrive
+    // unasked).
+    this.#life = "closing";
+    this.#syncFlow();
+    this.#reason ??= this.#peerEnded ? "peer" : "local";
+    // close_notify goes out behind the queue; then the transport flushes,
+    // sends FIN and closes (node:tls does not end the stream under it).
+    this.#tls.end(() => this.#duplex.end());
+    return this.#closePromise;
+  }
+
+  /** Abortive close: drops the queue and resets the transport (RST). */
+  abort(): void {
+    if (this.#disposed || this.#life === "closed") return;
+    this.#reason = "aborted";
+    this.#transport.abort();
+    this.#tls.destroy();
+    this.#finish();
+  }
+
+  /** Releases the connection and its transport at once without invoking any callback. */
+  dispose(): void {
+    if (this.#disposed) return;
+    const open = this.#life !== "closed";
+    this.#disposed = true;
+    this.#transport.dispose();
+    this.#tls.destroy();
+    if (open) this.#finish(true);
+  }
+
+  /** The decrypted bytes as a Web Stream (with backpressure). Taking it starts reading. */
+  get readable(): ReadableStream<Uint8Array> {
+    this.#live();
+    if (this.#readable) return this.#readable;
+    if (this.#consumer === "callback") throw new TypeError("TlsConnection.readable: data already goes to onData");
+    this.#consumer = "stream";
+    this.#readable = new ReadableStream<Uint8Array>({
+      start: (ctl) => {
+        if (this.#life === "closed" || this.#tls.readableEnded) ctl.close();
+        else this.#readCtl = ctl;
+      },
+      pull: () => this.#syncFlow(),
+      cancel: () => {
+        // The reader is gone: what arrives is dropped, the end still seen.
+        this.#consumer = "cancelled";
+        this.#readCtl = null;
+        this.#syncFlow();
+      },
+    }, new ByteLengthQueuingStrategy({ highWaterMark: READABLE_HIGH_WATER }));
+    this.#syncFlow();
+    return this.#readable;
+  }
+
+  /** Bytes to send as a Web Stream; closing it closes the connection (close_notify, FIN). */
+  get writable(): WritableStream<Uint8Array> {
+    this.#live();
+    this.#writable ??= new WritableStream<Uint8Array>({
+      write: (chunk) => this.write(chunk),
+      close: () => this.close(),
+      abort: () => this.abort(),
+    });
+    return this.#writable;
+  }
+
+  /** Tracks this connection for graceful shutdown. */
+  track(coordinator: ShutdownCoordinator): boolean {
+    this.#live();
+    return coordinator.track(this);
+  }
+
+  /** Keeps the process alive while the connection is open (the default). */
+  ref(): void {
+    this.#live();
+    this.#transport.ref();
+  }
+
+  /** Lets the process exit while the connection is open. */
+  unref(): void {
+    this.#live();
+    this.#transport.unref();
+  }
+
+  /** Closes gracefully; for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // --- internals --------------------------------------------------------
+
+  #live(): void {
+    if (this.#disposed) throw new TypeError("TlsConnection: the object has been disposed");
+  }
+
+  // TLS flows exactly while somebody consumes with room and no pause.
+  #syncFlow(): void {
+    if (this.#life === "closed") return;
+    const c = this.#consumer;
+    const full = c === "stream" && (this.#readCtl?.desiredSize ?? 1) <= 0;
+    const want = this.#life === "closing" ||
+      (!this.#paused && !full && (c === "callback" || c === "stream" || c === "cancelled"));
+    this.#flowing = want;
+    if (want) {
+      this.#tls.resume();
+      this.#duplex.release();
+    } else {
+      this.#tls.pause();
+    }
+  }
+
+  #data(data: Buffer): void {
+    if (this.#life === "closed" || (this.#life === "closing" && this.#consumer === "none")) return;
+    this.#bytesRead += data.length;
+    const c = this.#consumer;
+    if (c === "callback") {
+      this.#invoke(this.#onData, this, data);
+    } else if (c === "stream" && this.#readCtl) {
+      // node:tls hands each chunk over once: it is the reader's to keep.
+      this.#readCtl.enqueue(data);
+      if ((this.#readCtl.desiredSize ?? 0) <= 0) this.#syncFlow();
+    }
+  }
+
+  #ended(): void {
+    if (this.#life === "closed") return;
+    this.#peerEnded = true;
+    const streamInUse = this.#consumer === "stream";
+    if (this.#readCtl) {
+      try {
+        this.#readCtl.close();
+      } catch {
+        // Cancelled already.
+      }
+      this.#readCtl = null;
+    }
+    if (this.#life !== "open") return;
+    if (!this.onEnd && !streamInUse) {
+      // Nobody listens for the end: close (allowHalfOpen=false).
+      this.close();
+      return;
+    }
+    this.#invoke(this.onEnd, this);
+  }
+
+  #drained(): void {
+    if (this.#tls.writableLength < this.#hwm && this.#writeWaiters.length) {
+      const waiters = this.#writeWaiters;
+      this.#writeWaiters = [];
+      for (const w of waiters) w.resolve();
+    }
+    if (this.#needDrain && this.#tls.writableLength <= this.#lwm) {
+      this.#needDrain = false;
+      if (this.#life === "open") this.#invoke(this.onWritable, this);
+    }
+  }
+
+  // A user callback; a throw closes the connection with reason "error".
+  #invoke<A extends unknown[]>(fn: ((...args: A) => void) | null, ...args: A): void {
+    if (!fn) return;
+    try {
+      fn(...args);
+    } catch (error) {
+      if (this.#life === "closed") {
+        this.#report(error);
+        return;
+      }
+      this.#reason = "error";
+      this.#error = error instanceof Error ? error : new Error(String(error));
+      const core = coreOf(this.#transport);
+      if (core instanceof StreamCore) core.failWith("error", null);
+      this.#tls.destroy();
+      this.#finish();
+    }
+  }
+
+  #report(error: unknown): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    const onError = this.onError;
+    if (onError) {
+      try {
+        onError(this, err);
+        return;
+      } catch (again) {
+        coreOf(this.#transport)?.loop.reportError(again);
+        return;
+      }
+    }
+    coreOf(this.#transport)?.loop.reportError(err);
+  }
+
+  #closedError(what: string): Error {
+    return this.#error && this.#life === "closed"
+      ? this.#error
+      : aioError(Code.EPIPE, 0, `TlsConnection.${what}: the connection is ${this.#life}`);
+  }
+
+  // any -> closed, once: settle waiters, end the readable, tell onClose why.
+  #finish(silent = false): void {
+    if (this.#life === "closed") return;
+    this.#life = "closed";
+    const transportReason = this.#duplex.closeReason;
+    // Ours when we decided (close, abort, a callback's error); else what
+    // ended the transport under us, or TLS's own failure.
+    let reason: CloseReason = this.#reason ??
+      (transportReason && transportReason !== "local" && transportReason !== "peer"
+        ? transportReason
+        : this.#error
+        ? "error"
+        : this.#peerEnded || transportReason === "peer"
+        ? "peer"
+        : "local");
+    this.#reason = reason;
+    const waiters = this.#writeWaiters;
+    this.#writeWaiters = [];
+    for (const w of waiters) w.reject(this.#closedError("write"));
+    if (this.#readCtl) {
+      try {
+        if (reason === "error" && this.#error) this.#readCtl.error(this.#error);
+        else this.#readCtl.close();
+      } catch {
+        // Closed already.
+      }
+      this.#readCtl = null;
+    }
+    // The transport goes with us: gracefully after a graceful end (its
+    // queue may still hold our close_notify), at once otherwise.
+    const resolve = this.#closeResolve;
+    this.#closeResolve = null;
+    let released: Promise<void> = Promise.resolve();
+    if (!this.#disposed && this.#transport.isOpen) {
+      if (reason === "local" || reason === "peer") released = this.#transport.close();
+      else this.#transport.abort();
+    }
+    if (resolve) released.then(resolve);
+    else this.#closePromise = released;
+    if (silent) return;
+    if (reason === "error" && this.#error) this.#report(this.#error);
+    try {
+      this.onClose?.(this, reason);
+    } catch (e) {
+      this.#report(e);
+    }
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * A `node:stream` Duplex over one of our streams (TcpConnection or Pipe),
+ * for `node:tls` to run over: the ciphertext side of a TlsConnection.
+ * Backpressure holds both ways: a "pressure" from `send` holds the write
+ * callback until `onWritable` (node:tls then buffers and stops encrypting),
+ * and a `push` that reports a full buffer pauses reading until node:tls
+ * reads again. End and close follow the stream's.
+ *
+ * @module
+ */
+import { Duplex } from "node:stream";
+import type { CloseReason } from "./stream.ts";
+import type { Pipe } from "./pipe.ts";
+import type { TcpConnection } from "./tcp_connection.ts";
+
+/** What TLS runs over. */
+export type Transport = TcpConnection | Pipe;
+
+/**
+ * The Duplex. It takes the stream's callbacks over: from the switch on,
+ * every received byte goes to TLS and never to the user in clear.
+ */
+export class TransportDuplex extends Duplex {
+  /** Why the stream closed, once it has. */
+  closeReason: CloseReason | null = null;
+  /** The stream's I/O error, if it failed. */
+  failure: Error | null = null;
+  readonly #stream: Transport;
+  // The write callback held back by a "pressure", until onWritable.
+  #held: ((error?: Error | null) => void) | null = null;
+  #paused = false;
+  #gate: (() => boolean) | null = null;
+
+  /** Wraps `stream` and starts reading it. */
+  constructor(stream: Transport) {
+    // node:tls reads in record-sized pieces: a small readable buffer keeps
+    // the stream paused rather than ciphertext piling up in JS.
+    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });
+    this.#stream = stream;
+    const s = stream as TcpConnection;
+    s.onData = (_s, view) => {
+      // The view is the loop's arena, valid only during this call: the one
+      // copy on the way in.
+      if (!this.push(view.slice()) || this.#gate?.()) {
+        this.#paused = true;
+        s.pauseReading();
+      }
+    };
+    s.onEnd = () => this.push(null);
+    s.onWritable = () => {
+      const cb = this.#held;
+      this.#held = null;
+      cb?.();
+    };
+    s.onError = (_s, error) => (this.failure = error);
+    s.onClose = (_s, reason) => {
+      this.closeReason = reason;
+      const cb = this.#held;
+      this.#held = null;
+      cb?.(this.failure ?? new Error(`the ${stream.constructor.name} closed`));
+      // A graceful end already pushed null; anything else ends reading now.
+      this.push(null);
+      this.destroy();
+    };
+    if (stream.state === "open") stream.resumeReading();
+  }
+
+  /** The stream under TLS. */
+  get stream(): Transport {
+    return this.#stream;
+  }
+
+  /**
+   * Also pauses reading while `full` says the TLS side wants no more:
+   * node:tls in Deno (2.9.6) keeps reading from a Duplex while its own
+   * reader is paused, and buffers what it decrypts without bound, so the
+   * transport pauses here instead. Call `release()` when it wants more.
+   */
+  gateWith(full: () => boolean): void {
+    this.#gate = full;
+  }
+
+  /** The TLS side has room again: reading resumes if the gate paused it. */
+  release(): void {
+    this._read();
+  }
+
+  override _read(): void {
+    // Stream machinery asks for more whenever its buffer is low: the gate
+    // has the last word.
+    if (!this.#paused || this.#gate?.()) return;
+    this.#paused = false;
+    if (this.#stream.isOpen) this.#stream.resumeReading();
+  }
+
+  override _write(chunk: Uint8Array, _encoding: string, callback: (error?: Error | null) => void): void {
+    this.#sent(this.#stream.send(chunk), callback);
+  }
+
+  override _writev(chunks: { chunk: Uint8Array }[], callback: (error?: Error | null) => void): void {
+    this.#sent(this.#stream.send(chunks.map((c) => c.chunk)), callback);
+  }
+
+  #sent(result: string, callback: (error?: Error | null) => void): void {
+    if (result === "ok") callback();
+    else if (result === "pressure") this.#held = callback;
+    else callback(this.failure ?? new Error(`the ${this.#stream.constructor.name} is closed`));
+  }
+
+  // TLS ended its side (close_notify is queued before this): flush, FIN,
+  // release. The peer's own close_notify is not waited for.
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#stream.close().then(() => callback(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // A TLS failure or a destroy: the stream goes at once. A graceful
+    // close under way (node:tls destroys its side once close_notify is
+    // out) finishes flushing: aborting it would turn FIN into a reset.
+    if (this.#stream.state === "open") this.#stream.abort();
+    callback(error);
+  }
+}
