@@ -460,7 +460,7 @@ export class TlsConnection {
     const transportReason = this.#duplex.closeReason;
     // Ours when we decided (close, abort, a callback's error); else what
     // ended the transport under us, or TLS's own failure.
-    let reason: CloseReason = this.#reason ??
+    const reason: CloseReason = this.#reason ??
       (transportReason && transportReason !== "local" && transportReason !== "peer"
         ? transportReason
         : this.#error

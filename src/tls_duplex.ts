@@ -13,6 +13,9 @@ import type { CloseReason } from "./stream.ts";
 import type { Pipe } from "./pipe.ts";
 import type { TcpConnection } from "./tcp_connection.ts";
 
+// How long a closed TLS connection waits for the peer's FIN (see _final).
+const LINGER_MS = 5000;
+
 /** What TLS runs over. */
 export type Transport = TcpConnection | Pipe;
 
@@ -29,6 +32,7 @@ export class TransportDuplex extends Duplex {
   // The write callback held back by a "pressure", until onWritable.
   #held: ((error?: Error | null) => void) | null = null;
   #paused = false;
+  #linger: number | undefined;
   #gate: (() => boolean) | null = null;
 
   /** Wraps `stream` and starts reading it. */
@@ -54,6 +58,7 @@ export class TransportDuplex extends Duplex {
     };
     s.onError = (_s, error) => (this.failure = error);
     s.onClose = (_s, reason) => {
+      clearTimeout(this.#linger);
       this.closeReason = reason;
       const cb = this.#held;
       this.#held = null;
@@ -107,10 +112,24 @@ export class TransportDuplex extends Duplex {
     else callback(this.failure ?? new Error(`the ${this.#stream.constructor.name} is closed`));
   }
 
-  // TLS ended its side (close_notify is queued before this): flush, FIN,
-  // release. The peer's own close_notify is not waited for.
+  // TLS ended its side (close_notify is queued before this). TCP: FIN
+  // after the queue, then keep reading until the peer's FIN, bounded by
+  // LINGER_MS: closing a socket with unread bytes in it (TLS 1.3 session
+  // tickets arrive unasked, at any time) sends a reset instead of FIN, and
+  // the peer loses what it has not read yet. A pipe cannot half-close: it
+  // closes after the queue.
   override _final(callback: (error?: Error | null) => void): void {
-    this.#stream.close().then(() => callback(), callback);
+    const s = this.#stream;
+    if (!("closeWrite" in s)) {
+      s.close().then(() => callback(), callback);
+      return;
+    }
+    s.closeWrite().then(() => {
+      callback();
+      if (s.state !== "open") return;
+      this.#linger = setTimeout(() => s.close(), LINGER_MS) as unknown as number;
+      Deno.unrefTimer(this.#linger);
+    }, callback);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

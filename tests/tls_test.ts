@@ -293,7 +293,10 @@ Deno.test("tls: 64 MiB hash-verified over TCP", async () => {
     l.onConnection = (_l, c) => {
       const sink = new Sink();
       c.onData = (_c, d) => sink.push(d);
-      c.onEnd = () => resolve(sink);
+      c.onEnd = () => {
+        resolve(sink);
+        c.close();
+      };
     };
   });
   const conn = await connectTls("localhost", l.localPort, trust);
