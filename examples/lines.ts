@@ -12,4 +12,9 @@ export class LineSplitter {
     this.#rest = lines.pop()!;
     return lines.map((l) => l.replace(/\r$/, ""));
   }
+
+  /** Whether bytes of an unfinished line are held. */
+  get pending(): boolean {
+    return this.#rest.length > 0;
+  }
 }

@@ -114,7 +114,9 @@ async function connectThenTls(
 ): Promise<TlsConnection> {
   const started = performance.now();
   const conn = await TcpConnection.connect(host, port, o);
-  const left = o.timeoutMs === undefined ? undefined : Math.max(0, o.timeoutMs - (performance.now() - started));
+  const left = o.timeoutMs === undefined
+    ? undefined
+    : Math.max(1, Math.ceil(o.timeoutMs - (performance.now() - started)));
   try {
     return await startTls(conn, { ...o, serverName: o.serverName ?? name, timeoutMs: left });
   } catch (error) {

@@ -27,7 +27,11 @@ import { checkInt, checkOptions, checkSignal, checkString } from "./validate.ts"
 export interface TlsClientOptions {
   /** The name sent as SNI and checked against the certificate (default: the host connected to). */
   serverName?: string;
-  /** PEM certificates trusted in addition to the default root store. */
+  /**
+   * PEM certificates to trust. They are added to the default roots where
+   * `--allow-sys` grants reading those; otherwise only these are
+   * trusted for this connection (node:tls replaces its roots with them).
+   */
   caCerts?: string[];
   /** ALPN protocols offered, in order of preference. */
   alpnProtocols?: string[];
@@ -138,8 +142,11 @@ export function clientPlan(options: unknown, host: string | null): TlsPlan {
     rejectUnauthorized: !insecure,
     ALPNProtocols: common.alpn,
   };
-  // The default roots plus the caller's: node:tls replaces them when given `ca`.
-  if (caCerts?.length) node.ca = [...tls.rootCertificates, ...caCerts];
+  // node:tls replaces its default roots with `ca`. They are added back
+  // where reading them is already allowed (--allow-sys): otherwise only
+  // caCerts are trusted (stricter, never looser), and no prompt asks for
+  // a permission Deno.connectTls would not need.
+  if (caCerts?.length) node.ca = [...defaultRoots(), ...caCerts];
   if (o.cert !== undefined) {
     node.cert = o.cert;
     node.key = o.key;
@@ -173,4 +180,14 @@ export function serverPlan(options: unknown): TlsPlan {
 
 function isIpLiteral(name: string): boolean {
   return /^[\d.]+$/.test(name) || name.includes(":");
+}
+
+// The default roots when sys permission (for "ca") is granted, else none.
+function defaultRoots(): readonly string[] {
+  try {
+    const status = Deno.permissions.querySync({ name: "sys", kind: "ca" } as unknown as Deno.PermissionDescriptor);
+    return status.state === "granted" ? tls.rootCertificates : [];
+  } catch {
+    return [];
+  }
 }

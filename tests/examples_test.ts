@@ -307,3 +307,82 @@ Deno.test("multicore server: one worker per core on one port (Linux reusePort; W
     server.kill();
   }
 });
+
+/** A CA and a server certificate for localhost/127.0.0.1, written to a temp dir (test-only, made now). */
+async function tlsFiles(): Promise<{ dir: string; cert: string; key: string; ca: string }> {
+  const { makePki } = await import("./tls_certs.ts");
+  const pki = await makePki();
+  const dir = await Deno.makeTempDir({ prefix: "aio-tls-" });
+  const files = { cert: `${dir}/server.pem`, key: `${dir}/server.key`, ca: `${dir}/ca.pem` };
+  await Deno.writeTextFile(files.cert, pki.server.cert);
+  await Deno.writeTextFile(files.key, pki.server.key);
+  await Deno.writeTextFile(files.ca, pki.ca.cert);
+  return { dir, ...files };
+}
+
+Deno.test("TLS echo server and client: lines come back over TLS 1.3, the server stops when stdin closes", async () => {
+  const f = await tlsFiles();
+  const server = new Example(
+    "examples/tls_echo_server.ts",
+    [f.cert, f.key, "0", "--until-stdin-closes"],
+    RUN_FLAGS,
+    "piped",
+  );
+  try {
+    const port = (await server.waitFor(/tls echo server on 127\.0\.0\.1:(\d+)/, "listening"))[1];
+    const client = await runDeno(
+      ["run", "--quiet", ...RUN_FLAGS, new URL("examples/tls_echo_client.ts", root).href, f.ca, port],
+      30_000,
+    );
+    assertCleanExit(client, "tls echo client");
+    assert.match(client.stdout, /^connected: TLSv1\.3, server certificate \d+ bytes\n/);
+    assert.match(client.stdout.replaceAll("\r\n", "\n"), /hello\nover\nTLS\n\(15 bytes back\)\n$/);
+    await server.waitFor(/- (local|peer)/, "client gone");
+    await server.closeStdin();
+    const out = await server.exited("tls echo server");
+    assert.match(out, /\+ 127\.0\.0\.1:\d+ TLSv1\.3/);
+    assert.match(out, /stopped \(stdin closed\): 1 connections, 15 bytes echoed/);
+  } finally {
+    server.kill();
+    await Deno.remove(f.dir, { recursive: true });
+  }
+});
+
+Deno.test("STARTTLS line protocol: greeting in clear, upgrade, encrypted echo; bytes behind STARTTLS are refused", async () => {
+  const f = await tlsFiles();
+  const server = new Example(
+    "examples/starttls_server.ts",
+    [f.cert, f.key, "0", "--until-stdin-closes"],
+    RUN_FLAGS,
+    "piped",
+  );
+  try {
+    const port = (await server.waitFor(/starttls server on 127\.0\.0\.1:(\d+)/, "listening"))[1];
+    const client = await runDeno(
+      ["run", "--quiet", ...RUN_FLAGS, new URL("examples/starttls_client.ts", root).href, f.ca, port, "one", "two"],
+      30_000,
+    );
+    assertCleanExit(client, "starttls client");
+    assert.equal(
+      client.stdout.replaceAll("\r\n", "\n"),
+      "< 220 aio STARTTLS demo\n< 220 go ahead\n* TLS: TLSv1.3\n> one\n> two\n< secure: one\n< secure: two\n",
+    );
+    // An injection: a command smuggled right behind STARTTLS, in clear.
+    const evil = await TcpConnection.connect("127.0.0.1", Number(port), { timeoutMs: 5000 });
+    let text = "";
+    const closed = new Promise<void>((r) => (evil.onClose = () => r()));
+    evil.onData = (_c, d) => (text += new TextDecoder().decode(d));
+    evil.onEnd = (c) => c.close();
+    evil.send(new TextEncoder().encode("STARTTLS\r\nMAIL FROM:<evil>\r\n"));
+    await within(closed, 10_000, "refused connection closed");
+    assert.match(text, /501 bytes after STARTTLS/);
+    assert.doesNotMatch(text, /220 go ahead/);
+    await server.closeStdin();
+    const out = await server.exited("starttls server");
+    assert.match(out, /upgraded: TLSv1\.3/);
+    assert.match(out, /stopped \(stdin closed\): 1 upgraded, 1 refused/);
+  } finally {
+    server.kill();
+    await Deno.remove(f.dir, { recursive: true });
+  }
+});
