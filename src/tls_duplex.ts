@@ -133,10 +133,14 @@ export class TransportDuplex extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    // A TLS failure or a destroy: the stream goes at once. A graceful
-    // close under way (node:tls destroys its side once close_notify is
-    // out) finishes flushing: aborting it would turn FIN into a reset.
-    if (this.#stream.state === "open") this.#stream.abort();
+    // A TLS failure: the stream goes at once. node:tls also destroys its
+    // side without an error once both ends are done, possibly before our
+    // last records (a reply, close_notify) left: those get a graceful
+    // close, which flushes; aborting would reset the connection under them.
+    if (this.#stream.state === "open") {
+      if (error) this.#stream.abort();
+      else this.#stream.close();
+    }
     callback(error);
   }
 }
