@@ -203,7 +203,7 @@ export async function runSuite(opts: SuiteOptions, onSample: (s: Sample) => void
   const tmp = await Deno.makeTempDir({ prefix: "aio-bench-" });
   const out: Sample[] = [];
   try {
-    for (const w of workloads(os, opts.quick, (k) => pipePath(k, tmp))) {
+    for (const w of workloads(os, opts.quick, (k) => pipePath(k, tmp), tmp)) {
       if (opts.only && !opts.only.includes(w.name)) continue;
       for (let run = 1; run <= opts.runs; run++) {
         for (const impl of w.impls) {

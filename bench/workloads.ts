@@ -58,8 +58,12 @@ export const SCALE_HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
 
 const GiB = 1 << 30, MiB = 1 << 20;
 
-/** The workload list for one system; `quick` shrinks every size for a smoke run. */
-export function workloads(os: Os, quick: boolean, pipePath: (k: number) => string): Workload[] {
+/**
+ * The workload list for one system; `quick` shrinks every size for a smoke
+ * run. `tlsDir`: where a TLS server peer writes the CA its clients trust
+ * (each server makes its own CA and certificate at start).
+ */
+export function workloads(os: Os, quick: boolean, pipePath: (k: number) => string, tlsDir = "."): Workload[] {
   const win = os === "windows";
   const pick = (linux: number, windows: number, quickLinux: number, quickWindows: number) =>
     quick ? (win ? quickWindows : quickLinux) : (win ? windows : linux);
@@ -71,6 +75,7 @@ export function workloads(os: Os, quick: boolean, pipePath: (k: number) => strin
   const bulkBytes = pick(GiB, GiB, 128 * MiB, 32 * MiB);
   const pipeBytes = pick(256 * MiB, 64 * MiB, 32 * MiB, 16 * MiB);
   const rounds = pick(20_000, 2_000, 4_000, 500);
+  const tlsBytes = pick(256 * MiB, 64 * MiB, 32 * MiB, 16 * MiB);
   const acceptCount = pick(5_000, 500, 1_000, 200);
   const many = win
     ? { conns: quick ? 50 : 200, rounds: quick ? 20 : 100 }
@@ -196,6 +201,26 @@ export function workloads(os: Os, quick: boolean, pipePath: (k: number) => strin
       client: { kind: "anon", params: { bytes: pipeBytes } },
       ...bytes,
       target: { text: "(no target)" },
+    },
+    {
+      name: "tls-bulk",
+      title: `TLS bulk: 1 connection, ${tlsBytes / MiB} MiB in 64 KiB writes (TLS 1.3)`,
+      measure: "rate",
+      impls: ["ours", "deno"],
+      server: { kind: "tls-sink", params: { bytes: tlsBytes, dir: tlsDir } },
+      client: { kind: "tls-bulk", params: { bytes: tlsBytes, dir: tlsDir } },
+      ...bytes,
+      target: { ratio: 0.8, text: ">= 0.8x Deno.connectTls/listenTls" },
+    },
+    {
+      name: "tls-ping",
+      title: `TLS ping-pong: 1 connection, 64 B, ${rounds} round trips (TLS 1.3)`,
+      measure: "rate",
+      impls: ["ours", "deno"],
+      server: { kind: "tls-echo", params: { dir: tlsDir } },
+      client: { kind: "tls-ping", params: { conns: 1, rounds, dir: tlsDir } },
+      ...rt,
+      target: { ratio: 1.0, text: ">= 1.0x Deno.connectTls/listenTls" },
     },
     {
       name: "idle-cpu",

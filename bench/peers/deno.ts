@@ -21,6 +21,7 @@ import {
   serveControl,
   stampBlock,
 } from "./protocol.ts";
+import { makePki } from "../../tests/tls_certs.ts";
 
 // Per-connection read buffer of the echo server: a ping needs 64 B, and an
 // idle connection must not be charged for a bulk-sized buffer.
@@ -113,6 +114,13 @@ function tcp(host: string, port: number): Promise<Deno.TcpConn> {
   });
 }
 
+async function tls(host: string, port: number, dir: string): Promise<Deno.TlsConn> {
+  const ca = await Deno.readTextFile(`${dir}/tls-ca.pem`);
+  const conn = await Deno.connectTls({ hostname: host, port, caCerts: [ca] });
+  await conn.handshake();
+  return conn;
+}
+
 const { role, kind, p } = peerArgs();
 const host = (p.host as string) ?? "127.0.0.1";
 if (role === "server") {
@@ -133,6 +141,13 @@ if (role === "server") {
     const l = Deno.listen({ transport: "unix", path: p.path as string });
     serve([l], kind === "pipe-echo" ? echo : (c) => sink(c, p.bytes as number), counter);
     say(`READY ${p.path}`);
+  } else if (kind === "tls-echo" || kind === "tls-sink") {
+    // A CA and a certificate of its own; the client trusts the CA it writes.
+    const pki = await makePki();
+    await Deno.writeTextFile(`${p.dir}/tls-ca.pem`, pki.ca.cert);
+    const l = Deno.listenTls({ hostname: host, port: 0, ...pki.server });
+    serve([l], kind === "tls-echo" ? echo : (c) => sink(c, p.bytes as number), counter);
+    say(`READY ${(l.addr as Deno.NetAddr).port}`);
   } else throw new Error(`deno: no server ${kind}`);
   await serveControl(() => counter);
   Deno.exit(0);
@@ -170,6 +185,14 @@ if (role === "server") {
         };
       case "hold":
         return await hold(p.hosts as string[], port, p.conns as number);
+      case "tls-ping": {
+        const conn = await tls(host, port, p.dir as string);
+        return () => pingAll([conn], p.rounds as number);
+      }
+      case "tls-bulk": {
+        const conn = await tls(host, port, p.dir as string);
+        return () => sendBulk(conn, p.bytes as number);
+      }
       case "pipe-ping": {
         const conn = await Deno.connect({ transport: "unix", path: p.path as string });
         return () => pingAll([conn], p.rounds as number);

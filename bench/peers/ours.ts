@@ -5,7 +5,18 @@
  *
  *   deno run <perms> bench/peers/ours.ts <server|client> <kind> <json>
  */
-import { type CloseReason, createPipe, Pipe, PipeListener, TcpConnection, TcpListener } from "../../mod.ts";
+import {
+  type CloseReason,
+  connectTls,
+  createPipe,
+  listenTls,
+  Pipe,
+  PipeListener,
+  TcpConnection,
+  TcpListener,
+  type TlsConnection,
+} from "../../mod.ts";
+import { makePki } from "../../tests/tls_certs.ts";
 import {
   BLOCK,
   blockTemplate,
@@ -22,8 +33,8 @@ import {
   stampBlock,
 } from "./protocol.ts";
 
-/** What TcpConnection and Pipe share that the workloads use. */
-type Stream = TcpConnection | Pipe;
+/** What TcpConnection, Pipe and TlsConnection share that the workloads use. */
+type Stream = TcpConnection | Pipe | TlsConnection;
 
 function echo(s: Stream): void {
   s.onData = (c: Stream, d: Uint8Array) => c.send(d);
@@ -93,6 +104,11 @@ function tcp(host: string, port: number): Promise<TcpConnection> {
   return TcpConnection.connect(host, port, { noDelay: true, timeoutMs: 10_000 });
 }
 
+async function tls(host: string, port: number, dir: string): Promise<TlsConnection> {
+  const ca = await Deno.readTextFile(`${dir}/tls-ca.pem`);
+  return connectTls(host, port, { caCerts: [ca], noDelay: true, timeoutMs: 10_000 });
+}
+
 const { role, kind, p } = peerArgs();
 const host = (p.host as string) ?? "127.0.0.1";
 if (role === "server") {
@@ -118,6 +134,16 @@ if (role === "server") {
     l.onConnection = (_l, s) => {
       counter.accepted++;
       kind === "pipe-echo" ? echo(s) : sink(s, p.bytes as number);
+    };
+  } else if (kind === "tls-echo" || kind === "tls-sink") {
+    // A CA and a certificate of its own; the client trusts the CA it writes.
+    const pki = await makePki();
+    await Deno.writeTextFile(`${p.dir}/tls-ca.pem`, pki.ca.cert);
+    const l = await listenTls(host, 0, { ...pki.server, noDelay: true });
+    port = l.localPort;
+    l.onConnection = (_l, c) => {
+      counter.accepted++;
+      kind === "tls-echo" ? echo(c) : sink(c, p.bytes as number);
     };
   } else throw new Error(`ours: no server ${kind}`);
   say(`READY ${port}`);
@@ -147,6 +173,14 @@ if (role === "server") {
           }
           return { ok: true, units: count };
         };
+      case "tls-ping": {
+        const conn = await tls(host, port, p.dir as string);
+        return () => pingAll([conn], p.rounds as number);
+      }
+      case "tls-bulk": {
+        const conn = await tls(host, port, p.dir as string);
+        return () => sendBulk(conn, p.bytes as number);
+      }
       case "pipe-ping": {
         const pipe = await Pipe.connect(p.path as string, { timeoutMs: 10_000 });
         return () => pingAll([pipe], p.rounds as number);
