@@ -13,6 +13,8 @@ import { aioError, Code } from "./errors.ts";
 import type { NetAddress } from "./address.ts";
 import type { ShutdownCoordinator } from "./shutdown.ts";
 import { type CloseReason, type SendResult, type SocketState, StreamCore } from "./stream.ts";
+import type { Pipe } from "./pipe.ts";
+import type { TcpConnection } from "./tcp_connection.ts";
 import type { Transport, TransportDuplex } from "./tls_duplex.ts";
 import { checkPayload, DEFAULT_HIGH_WATER_MARK } from "./validate.ts";
 
@@ -155,7 +157,7 @@ export class TlsConnection {
   }
 
   /** The stream TLS runs over; its callbacks belong to the TLS layer. */
-  get transport(): Transport {
+  get transport(): TcpConnection | Pipe {
     return this.#transport;
   }
 
