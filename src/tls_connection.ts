@@ -28,6 +28,8 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
+// How long TLS may stay silent after the transport's end before the end is ours to deliver (#watchEnd).
+const END_SETTLE_MS = 100;
 // What a `readable` buffers before TLS stops being read.
 const READABLE_HIGH_WATER = 256 * 1024;
 
@@ -81,6 +83,7 @@ export class TlsConnection {
   #consumer: Consumer = "none";
   #onData: ((conn: TlsConnection, data: Uint8Array) => void) | null = null;
   #paused = false;
+  #endWatch: number | undefined;
   // Whether decrypted bytes are wanted now (the Duplex pauses the transport otherwise).
   #flowing = false;
   #needDrain = false;
@@ -115,6 +118,7 @@ export class TlsConnection {
     duplex.gateWith(() => !this.#flowing);
     socket.on("data", (data: Buffer) => this.#data(data));
     socket.on("end", () => this.#ended());
+    duplex.onTransportEnd = () => this.#watchEnd();
     socket.on("drain", () => this.#drained());
     socket.on("error", (error: Error) => (this.#error ??= error));
     socket.on("close", () => this.#finish());
@@ -382,8 +386,31 @@ export class TlsConnection {
     }
   }
 
+  // Deno 2.9.6's node:tls sometimes never emits "end" when the stream's
+  // end reaches it while records are still queued inside it (its Rust
+  // side checks "closed" before its buffer), though every byte was
+  // delivered. Once the transport has ended, TLS has nothing more to
+  // give when a turn of END_SETTLE_MS passes while we consume and no
+  // byte comes: the end is then ours to deliver.
+  #watchEnd(): void {
+    if (this.#endWatch !== undefined) return;
+    let seen = -1;
+    this.#endWatch = setInterval(() => {
+      if (this.#life === "closed" || this.#peerEnded) {
+        clearInterval(this.#endWatch);
+        return;
+      }
+      const idle = this.#flowing && this.#bytesRead === seen && this.#tls.readableLength === 0;
+      seen = this.#bytesRead;
+      if (!idle) return;
+      clearInterval(this.#endWatch);
+      this.#ended();
+    }, END_SETTLE_MS) as unknown as number;
+    Deno.unrefTimer(this.#endWatch);
+  }
+
   #ended(): void {
-    if (this.#life === "closed") return;
+    if (this.#life === "closed" || this.#peerEnded) return;
     this.#peerEnded = true;
     const streamInUse = this.#consumer === "stream";
     if (this.#readCtl) {
@@ -459,17 +486,20 @@ export class TlsConnection {
   #finish(silent = false): void {
     if (this.#life === "closed") return;
     this.#life = "closed";
+    clearInterval(this.#endWatch);
     const transportReason = this.#duplex.closeReason;
     // Ours when we decided (close, abort, a callback's error); else what
     // ended the transport under us, or TLS's own failure.
-    const reason: CloseReason = this.#reason ??
-      (transportReason && transportReason !== "local" && transportReason !== "peer"
-        ? transportReason
-        : this.#error
-        ? "error"
-        : this.#peerEnded || transportReason === "peer"
-        ? "peer"
-        : "local");
+    // A transport that failed under us (a reset, an error, a timeout) wins
+    // over a graceful close we had begun, as with TcpConnection; an abort
+    // or a callback's error is ours to name; then the graceful close we
+    // began; then TLS's own error; then who ended first.
+    const failed = transportReason && transportReason !== "local" && transportReason !== "peer"
+      ? transportReason
+      : null;
+    const ours = this.#reason === "local" || this.#reason === "peer" ? null : this.#reason;
+    const reason: CloseReason = ours ?? failed ?? this.#reason ??
+      (this.#error ? "error" : this.#peerEnded || transportReason === "peer" ? "peer" : "local");
     this.#reason = reason;
     const waiters = this.#writeWaiters;
     this.#writeWaiters = [];

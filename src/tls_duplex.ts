@@ -28,6 +28,8 @@ export class TransportDuplex extends Duplex {
   closeReason: CloseReason | null = null;
   /** The stream's I/O error, if it failed. */
   failure: Error | null = null;
+  /** Called when the stream delivered the peer's end (FIN) to TLS. */
+  onTransportEnd: (() => void) | null = null;
   readonly #stream: Transport;
   // The write callback held back by a "pressure", until onWritable.
   #held: ((error?: Error | null) => void) | null = null;
@@ -50,7 +52,10 @@ export class TransportDuplex extends Duplex {
         s.pauseReading();
       }
     };
-    s.onEnd = () => this.push(null);
+    s.onEnd = () => {
+      this.push(null);
+      this.onTransportEnd?.();
+    };
     s.onWritable = () => {
       const cb = this.#held;
       this.#held = null;

@@ -420,3 +420,49 @@ Deno.test("tls: bad options throw synchronously, naming the option", () => {
   assert.throws(() => connectTls("localhost", 1, { timeoutMs: -1 }), RangeError);
   assert.throws(() => startTls({} as never), /TcpConnection or a Pipe/);
 });
+
+Deno.test("tls: pause/resume hold decrypted bytes, none lost; a peer's reset closes with reason reset", async () => {
+  const l = await listenTls("127.0.0.1", 0, server);
+  const accepted = l.accept();
+  const conn = await connectTls("localhost", l.localPort, trust);
+  const peer = await within(accepted, 10_000, "accept");
+  const sink = new Sink();
+  conn.onData = (_c, d) => sink.push(d);
+  conn.pauseReading();
+  const data = pattern(2 * 1024 * 1024, 11);
+  await peer.write(data);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(sink.length, 0, "nothing delivered while paused");
+  conn.resumeReading();
+  await until(() => sink.length === data.length, 30_000, "all delivered after resume");
+  assert.equal(await sha256(sink.bytes()), await sha256(data));
+  const reason = new Promise((r) => (conn.onClose = (_c, why) => r(why)));
+  peer.transport.abort();
+  assert.equal(await within(reason, 10_000, "close"), "reset");
+  assert.equal(conn.transport.state, "closed");
+  l.close();
+});
+
+Deno.test("tls: a throwing callback closes with reason error and reaches onError; dispose is silent", async () => {
+  const l = await echoListener();
+  const conn = await connectTls("localhost", l.localPort, trust);
+  const errors: Error[] = [];
+  conn.onError = (_c, e) => errors.push(e);
+  const reason = new Promise((r) => (conn.onClose = (_c, why) => r(why)));
+  conn.onData = () => {
+    throw new Error("boom");
+  };
+  conn.send(enc.encode("x"));
+  assert.equal(await within(reason, 10_000, "close"), "error");
+  assert.equal(errors[0]?.message, "boom");
+  assert.equal(conn.transport.state, "closed");
+  const c2 = await connectTls("localhost", l.localPort, trust);
+  let called = 0;
+  c2.onClose = () => called++;
+  c2.dispose();
+  assert.equal(called, 0);
+  assert.equal(c2.state, "closed");
+  assert.throws(() => c2.send(enc.encode("x")), TypeError);
+  assert.equal(c2.transport.state, "closed");
+  l.close();
+});
