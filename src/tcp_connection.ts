@@ -124,7 +124,13 @@ export interface ConnectOptions {
   lookup?: (host: string) => Promise<LookupAddress[]>;
   /** The local IP address to bind before connecting (only addresses of its family are tried). */
   localAddress?: string;
-  /** The local port to bind before connecting (default 0: any). */
+  /**
+   * The local port to bind before connecting (default 0: any). A connect
+   * that would end connected to itself (local address and port equal to
+   * the destination's, TCP's simultaneous open when nobody listens there)
+   * rejects with ConnectionRefused, whether the port was asked for or the
+   * system happened to choose it.
+   */
   localPort?: number;
   /**
    * RFC 8305 Happy Eyeballs over the resolved addresses (default true):

@@ -33,6 +33,23 @@ int32_t net_address(aio_loop *loop, net_socket s, int32_t which,
   return sockaddr_to_aio((const struct sockaddr *)&ss, out);
 }
 
+int net_self_connected(net_socket s) {
+  aio_addr local, peer;
+  struct sockaddr_storage ss;
+  socklen_t len = (socklen_t)sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(s, (struct sockaddr *)&ss, &len) != 0 ||
+      sockaddr_to_aio((const struct sockaddr *)&ss, &local) != 0)
+    return 0;
+  len = (socklen_t)sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getpeername(s, (struct sockaddr *)&ss, &len) != 0 ||
+      sockaddr_to_aio((const struct sockaddr *)&ss, &peer) != 0)
+    return 0;
+  return local.family == peer.family && local.port == peer.port &&
+         memcmp(local.bytes, peer.bytes, local.family == 4 ? 4 : 16) == 0;
+}
+
 static int32_t net__fail(aio_loop *loop) {
   int32_t e = net__last_error();
   return loop_fail(loop, error_from_os(e), e);

@@ -335,6 +335,8 @@ void backend_stream_connected(aio_loop *loop, aio_handle *h) {
   if (!err &&
       setsockopt(s->sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0) != 0)
     err = (DWORD)WSAGetLastError();
+  if (!err && s->sock != INVALID_SOCKET && net_self_connected(s->sock))
+    err = WSAECONNREFUSED;
   if (err) {
     /* The CONNECTED record carries the failure; JS closes the handle. */
     handle_connect_report(h, -(int32_t)error_from_os((int32_t)err),
