@@ -77,10 +77,21 @@ const BUSY_RETRY_MAX_MS = 100;
 
 const MAX_ENDPOINT_BYTES = Deno.build.os === "windows" ? 256 * 3 : 107;
 
+const PIPE_PREFIX = "\\\\.\\pipe\\";
+
 /** Checks an endpoint path and returns it NUL-terminated for the shim. */
 export function endpointName(value: unknown): Uint8Array {
   const path = checkString(value, "path");
   if (path === "") throw new TypeError("path must not be empty");
+  // Refused here, before the permission check, so that a malformed name
+  // gives the same TypeError naming `path` whatever the permissions (the
+  // OS would only say EINVAL, and only with the permission granted).
+  if (
+    Deno.build.os === "windows" &&
+    (path.slice(0, PIPE_PREFIX.length).toLowerCase() !== PIPE_PREFIX || path.length === PIPE_PREFIX.length)
+  ) {
+    throw new TypeError(`path must be a local pipe name, \\\\.\\pipe\\<name>, got "${path}"`);
+  }
   const bytes = new TextEncoder().encode(`${path}\0`);
   if (bytes.length - 1 > MAX_ENDPOINT_BYTES || (Deno.build.os === "windows" && path.length > 256)) {
     throw new RangeError(
@@ -219,12 +230,17 @@ export class Pipe {
     adopt(this.#s, handle, Flags.WRITABLE, "adoptWrite");
   }
 
-  /** Queues bytes for sending (the seed's Pipe.write); as TcpConnection.send. The pipe must have a write end. */
+  /**
+   * Queues bytes for sending (the seed's Pipe.write); as TcpConnection.send,
+   * with the same buffers accepted (SharedArrayBuffer and resizable views)
+   * and refused (detached or out of bounds: TypeError naming `data`). The
+   * pipe must have a write end.
+   */
   send(data: Uint8Array | readonly Uint8Array[]): SendResult {
     return this.#s.send(data);
   }
 
-  /** Sends, then resolves once the queue is below the high water mark. */
+  /** Sends, then resolves once the queue is below the high water mark; the buffers it takes are `send`'s. */
   write(data: Uint8Array): Promise<void> {
     return this.#s.write(data);
   }

@@ -782,12 +782,21 @@ export class TcpConnection {
    * caller may reuse its buffer. "pressure" means the queue reached the high
    * water mark; `onWritable` fires once it drains to the low one. "closed":
    * nothing was queued (closing, closed, or after closeWrite).
+   *
+   * Views of a SharedArrayBuffer and of resizable or growable buffers are
+   * accepted: the bytes in the view at the time of the call are copied
+   * (another thread writing them meanwhile may tear them). A view whose
+   * buffer was detached (transferred) or shrank below it throws a
+   * TypeError naming `data` (or `data[i]`), and nothing is sent.
    */
   send(data: Uint8Array | readonly Uint8Array[]): SendResult {
     return this.#s.send(data);
   }
 
-  /** Sends, then resolves once the queue is below the high water mark. */
+  /**
+   * Sends, then resolves once the queue is below the high water mark. The
+   * buffers it takes, and the TypeError for a detached one, are `send`'s.
+   */
   write(data: Uint8Array): Promise<void> {
     return this.#s.write(data);
   }

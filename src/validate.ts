@@ -88,19 +88,43 @@ export function checkWaterMarks(config: unknown, name = "config"): WaterMarks {
   if (low > high) {
     throw new RangeError(`${name}.lowWaterMark (${low}) must not exceed ${name}.highWaterMark (${high})`);
   }
-  const read = checkInt(c.readBufferSize ?? c.bufferSize, `${name}.readBufferSize`, 1, MAX_READ_BUFFER_SIZE) ??
+  // A pipe's config calls it bufferSize: the error names what was given.
+  const readName = c.readBufferSize === undefined && c.bufferSize !== undefined ? "bufferSize" : "readBufferSize";
+  const read = checkInt(c.readBufferSize ?? c.bufferSize, `${name}.${readName}`, 1, MAX_READ_BUFFER_SIZE) ??
     DEFAULT_READ_BUFFER_SIZE;
   return { highWaterMark: high, lowWaterMark: low, readBufferSize: read };
 }
 
-/** A payload for send(): a Uint8Array or an array of them. */
+/**
+ * A payload for send(): a Uint8Array or an array of them. Views of a
+ * SharedArrayBuffer or of a resizable/growable buffer are accepted (their
+ * bytes are copied during the call, as Node's socket.write does); a view
+ * whose buffer was detached (transferred) or shrank below it is refused:
+ * it reads as empty, and sending nothing in its place would lose the
+ * bytes the caller meant to send without a word.
+ */
 export function checkPayload(data: unknown, name = "data"): Uint8Array[] {
-  if (data instanceof Uint8Array) return [data];
+  if (data instanceof Uint8Array) {
+    checkAttached(data, name);
+    return [data];
+  }
   if (Array.isArray(data)) {
     for (let i = 0; i < data.length; i++) {
       if (!(data[i] instanceof Uint8Array)) throw new TypeError(`${name}[${i}] must be a Uint8Array`);
+      checkAttached(data[i], `${name}[${i}]`);
     }
     return data as Uint8Array[];
   }
   throw new TypeError(`${name} must be a Uint8Array or an array of Uint8Array`);
+}
+
+function checkAttached(view: Uint8Array, name: string): void {
+  // A detached or out-of-bounds view has length 0 and is the only kind
+  // that makes at() throw, so a view with bytes costs nothing here.
+  if (view.length !== 0) return;
+  try {
+    view.at(0);
+  } catch {
+    throw new TypeError(`${name} is detached or out of bounds of its resizable buffer`);
+  }
 }
