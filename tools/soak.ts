@@ -17,8 +17,12 @@
  * endpoint (a Unix socket; a named pipe on Windows). Ends with exactly one
  * line `soak: <N> cycles, fds +<d>, rss +<MiB>, handles +<h>` (N: all
  * phases), and exits 1 when fds or handles grew or RSS grew by 10 MiB or
- * more. Open descriptors are counted on Linux (/proc/self/fd); elsewhere
- * the line says fds +0 only from the handle count.
+ * more. Open descriptors are counted on Linux (/proc/self/fd); on Windows
+ * "fds" is the process's OS handle count (GetProcessHandleCount), so the
+ * same line and limits hold there. Under Wine:
+ *
+ *   bash tools/wine_env.sh run run --v8-flags=--expose-gc,--max-semi-space-size=1 \
+ *     --allow-all tools/soak.ts --cycles 5000
  *
  * @module
  */
@@ -47,7 +51,45 @@ const MSG = new Uint8Array(256).map((_, i) => i);
 
 type Stream = TcpConnection | Pipe;
 
+// Windows has no fds: the process's handle count stands for them (it
+// counts sockets, pipe instances and events alike). Wine's
+// GetProcessHandleCount succeeds with 0, so there the system's handle
+// table (SystemHandleInformation) is counted for this process instead.
+const win = Deno.build.os === "windows"
+  ? {
+    kernel32: Deno.dlopen("kernel32.dll", {
+      GetCurrentProcess: { parameters: [], result: "pointer" },
+      GetProcessHandleCount: { parameters: ["pointer", "buffer"], result: "i32" },
+    }),
+    ntdll: Deno.dlopen("ntdll.dll", {
+      NtQuerySystemInformation: { parameters: ["u32", "buffer", "u32", "buffer"], result: "i32" },
+    }),
+  }
+  : null;
+
+function windowsHandles(): number {
+  const { kernel32, ntdll } = win!;
+  const out = new Uint32Array(1);
+  if (kernel32.symbols.GetProcessHandleCount(kernel32.symbols.GetCurrentProcess(), out) && out[0] > 0) return out[0];
+  const SYSTEM_HANDLE_INFORMATION = 16, STATUS_INFO_LENGTH_MISMATCH = 0xc0000004 | 0;
+  for (let size = 1 << 20; size <= 1 << 28; size *= 4) {
+    const buf = new Uint8Array(size), len = new Uint32Array(1);
+    const status = ntdll.symbols.NtQuerySystemInformation(SYSTEM_HANDLE_INFORMATION, buf, size, len);
+    if (status === STATUS_INFO_LENGTH_MISMATCH) continue;
+    if (status !== 0) return 0;
+    // { ULONG count; entries of 24 bytes from offset 8: USHORT pid, ... }
+    const view = new DataView(buf.buffer);
+    let mine = 0;
+    for (let i = 0, n = view.getUint32(0, true); i < n; i++) {
+      if (view.getUint16(8 + i * 24, true) === (Deno.pid & 0xffff)) mine++;
+    }
+    return mine;
+  }
+  return 0;
+}
+
 function fds(): number {
+  if (win) return windowsHandles();
   if (Deno.build.os !== "linux") return 0;
   let n = 0;
   for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
