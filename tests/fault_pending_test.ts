@@ -9,7 +9,18 @@
  */
 import assert from "node:assert/strict";
 import { type CloseReason, EventLoop, Pipe, PipeListener, TcpConnection, TcpListener } from "../mod.ts";
-import { pipePath, sleep, until, within } from "./helpers.ts";
+import { isWindows, pipePath, sleep, until, within } from "./helpers.ts";
+
+// Wine runs on Linux sockets: a full backlog drops the SYN as Linux does.
+// (Wine's ntdll exports wine_get_version; Windows' does not.)
+const isWine = isWindows && (() => {
+  try {
+    Deno.dlopen("ntdll.dll", { wine_get_version: { parameters: [], result: "pointer" } }).close();
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 type Action = "close" | "abort" | "dispose";
 const ACTIONS: Action[] = ["close", "abort", "dispose"];
@@ -72,6 +83,12 @@ async function pendingConnect(loop: EventLoop) {
     const connecting = conn.connect("127.0.0.1", listener.localPort).then(() => "connected", (e: unknown) => e);
     const first = await Promise.race([connecting, sleep(500).then(() => "pending")]);
     if (first === "pending" && conn.state === "connecting") return { listener, conn, w, connecting, fillers };
+    // Windows refuses beyond the backlog: the cell cannot be reached there.
+    if (first instanceof Deno.errors.ConnectionRefused && isWindows && !isWine) {
+      for (const f of fillers) f.abort();
+      listener.close();
+      return null;
+    }
     if (first !== "connected") throw new Error(`filler ${i}: ${first}`);
     fillers.push(conn);
   }
@@ -82,7 +99,9 @@ for (const action of ACTIONS) {
   Deno.test(`fault: ${action}() during a pending connect (the listener's backlog full)`, async () => {
     const loop = new EventLoop();
     try {
-      const { listener, conn, w, connecting, fillers } = await pendingConnect(loop);
+      const pending = await pendingConnect(loop);
+      if (!pending) return;
+      const { listener, conn, w, connecting, fillers } = pending;
       assert.equal(conn.state, "connecting");
       act(conn, action);
       const outcome = await within(connecting, 10_000, "the pending connect settles");
