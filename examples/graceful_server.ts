@@ -53,8 +53,10 @@ listener.onConnection = (_l, conn) => {
 };
 
 onStopSignal(async (signal) => {
-  console.log(`${signal}: listener stopped; ${busy()} request(s) in flight, ${graceMs} ms to finish`);
+  // Closed before it says so: whoever reads the line may count on new
+  // clients being refused.
   listener.close();
+  console.log(`${signal}: listener stopped; ${busy()} request(s) in flight, ${graceMs} ms to finish`);
   if (busy() > 0) {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, graceMs);
