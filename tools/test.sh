@@ -58,7 +58,13 @@ if ((repeat > 1)); then
   all_passed=0 all_failed=0
   for ((i = 1; i <= repeat; i++)); do
     echo "=== repeat $i of $repeat"
-    line=$(bash "${BASH_SOURCE[0]}" "${pass_args[@]}" | tee /dev/stderr | tail -n 1) || true
+    # Each line to stderr through the inherited descriptor: `tee /dev/stderr`
+    # reopened it, truncating a log file that stderr was redirected to, so
+    # only the last run (and the sum, written at the start) was left in it.
+    line=$(bash "${BASH_SOURCE[0]}" "${pass_args[@]}" | while IFS= read -r l || [[ -n $l ]]; do
+      printf '%s\n' "$l" >&2
+      printf '%s\n' "$l"
+    done | tail -n 1) || true
     if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
       all_passed=$((all_passed + BASH_REMATCH[1])) all_failed=$((all_failed + BASH_REMATCH[2]))
     else
