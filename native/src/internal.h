@@ -167,6 +167,7 @@ struct aio_handle {
   read_state read;
   shut_state shut;
   int32_t read_budget;
+  uint16_t connect_port; /* a TCP connect's destination port (net.h) */
   tcp_opts accept_opts; /* listeners only */
   sendq queue;
   uint64_t written; /* bytes taken by the OS and not yet reported */

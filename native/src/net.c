@@ -33,7 +33,7 @@ int32_t net_address(aio_loop *loop, net_socket s, int32_t which,
   return sockaddr_to_aio((const struct sockaddr *)&ss, out);
 }
 
-int net_self_connected(net_socket s) {
+int net_self_connected(net_socket s, uint16_t port) {
   aio_addr local, peer;
   struct sockaddr_storage ss;
   socklen_t len = (socklen_t)sizeof ss;
@@ -41,6 +41,9 @@ int net_self_connected(net_socket s) {
   if (getsockname(s, (struct sockaddr *)&ss, &len) != 0 ||
       sockaddr_to_aio((const struct sockaddr *)&ss, &local) != 0)
     return 0;
+  /* Another local port: not itself, and no getpeername (under Wine each
+   * is a wineserver request, on every connect). */
+  if (local.port != port) return 0;
   len = (socklen_t)sizeof ss;
   memset(&ss, 0, sizeof ss);
   if (getpeername(s, (struct sockaddr *)&ss, &len) != 0 ||

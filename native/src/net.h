@@ -38,14 +38,14 @@ int32_t net_address(aio_loop *loop, net_socket s, int32_t which,
                     aio_addr *out);
 
 /* Whether a connected s is connected to itself (its local address and
- * port are its peer's). A connect to a port nobody listens on ends that
+ * port are its peer's); port is the destination port it connected to. A connect to a port nobody listens on ends that
  * way when the local port is the destination port (TCP simultaneous
  * open): the system chose it (Go checks the same), or the caller did. A
  * listener would have held the port, so the connect reports ECONNREFUSED.
  * Under Wine it is routine once a run used up the odd ephemeral ports:
  * bind(0) gives the lowest free port to a listener, then the same port
  * again to the next ConnectEx socket once the listener closed. */
-int net_self_connected(net_socket s);
+int net_self_connected(net_socket s, uint16_t port);
 
 /* Whether s is an IPv4 or IPv6 socket (a Unix domain one is not). */
 int net_is_ip(net_socket s);

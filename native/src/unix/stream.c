@@ -171,7 +171,7 @@ void backend_stream_connected(aio_loop *loop, aio_handle *h) {
   socklen_t len = sizeof err;
   AIO_UNUSED(loop);
   if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-  if (!err && u->is_socket && net_self_connected(u->fd))
+  if (!err && u->is_socket && net_self_connected(u->fd, h->connect_port))
     err = ECONNREFUSED;
   /* The CONNECTED record carries a failure; JS closes the handle. */
   handle_connect_report(h, err ? -(int32_t)error_from_os(err) : 0, err);

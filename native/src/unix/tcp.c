@@ -125,6 +125,7 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
   r = unix_handle_wrap(loop, fd, KIND_STREAM, 0, &u);
   if (r < 0) return r;
   u->is_socket = 1;
+  u->base.connect_port = addr->port;
   handle_connect_begin(&u->base);
   return r;
 }

@@ -335,7 +335,8 @@ void backend_stream_connected(aio_loop *loop, aio_handle *h) {
   if (!err &&
       setsockopt(s->sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0) != 0)
     err = (DWORD)WSAGetLastError();
-  if (!err && s->sock != INVALID_SOCKET && net_self_connected(s->sock))
+  if (!err && s->sock != INVALID_SOCKET &&
+      net_self_connected(s->sock, h->connect_port))
     err = WSAECONNREFUSED;
   if (err) {
     /* The CONNECTED record carries the failure; JS closes the handle. */

@@ -506,6 +506,7 @@ int32_t backend_tcp_connect(aio_loop *loop, const aio_addr *addr,
   st = win_stream_new(loop, KIND_STREAM, 0);
   if (!st) return tcp__fail_socket(loop, s, ERROR_NOT_ENOUGH_MEMORY);
   st->sock = s;
+  st->w.base.connect_port = addr->port;
   handle_connect_begin(&st->w.base);
   e = win_associate(loop, (HANDLE)s);
   if (!e) {
