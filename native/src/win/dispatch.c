@@ -29,8 +29,8 @@ int32_t backend_read_start(aio_loop *loop, aio_handle *h) {
 int32_t backend_read_stop(aio_loop *loop, aio_handle *h) {
   AIO_UNUSED(loop);
   /* Nothing is cancelled, whatever the kind: an operation in flight
-   * completes and its result waits on the handle (a read's bytes in the
-   * handle's buffer, an accepted socket stays queued); only no new one is started
+   * completes and its result waits on the handle (a zero-byte read pins no
+   * memory, an accepted socket stays queued); only no new one is started
    * (docs/DESIGN.md, "The read path in C"). */
   h->flags &= ~(uint32_t)H_READING;
   return 0;

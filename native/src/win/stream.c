@@ -2,23 +2,20 @@
  * stream.c - reading, writing, half-closing and closing a connected socket
  * or pipe end on IOCP: the verbs that stream_process (../stream.c) drives.
  *
- * Reads pin no JS memory (docs/DESIGN.md, rules "The kernel never holds JS
- * memory" and "Read on readiness; pausing keeps data"). A socket keeps one
- * overlapped WSARecv in flight into its own small buffer
- * (WIN_SOCKET_BUFFER) while it reads: a small message arrives with the
- * completion itself, so a request/response costs one call to receive
- * instead of the completion, a recv() and a re-post (under Wine each is a
- * wineserver round trip). Dispatch copies the buffer into the loop's
- * arena; when the read filled the buffer, the rest is taken with
- * non-blocking recv() straight into the arena, up to the read budget, and
- * then the next WSARecv is posted. Pausing is simply not re-posting: at
- * most one buffer's worth waits in the buffer, the rest in the kernel's
- * socket buffer (and TCP flow control pushes back on the peer), never
- * dropped.
+ * Reads on sockets pin no memory (docs/DESIGN.md, rules "The kernel never
+ * holds JS memory" and "Read on readiness; pausing keeps data"): the only
+ * operation in flight is a zero-byte overlapped WSARecv. Its completion
+ * only says "data, EOF or an error is waiting" (H_READABLE); the bytes are
+ * then taken with a non-blocking recv() straight into the loop's arena, in
+ * dispatch, up to the read budget. So an idle connection holds no buffer,
+ * no JS memory is ever in the kernel's hands, and pausing is simply not
+ * re-posting the zero-byte read: unread data stays in the kernel's socket
+ * buffer (and TCP flow control pushes back on the peer), never dropped.
  *
- * Pipe ends read the same way with an overlapped ReadFile into their own
- * 64 KiB buffer (a pipe has no non-blocking read to go on with); the next
- * ReadFile is posted only once the buffer is empty.
+ * Pipe ends read with an overlapped ReadFile into their own 64 KiB buffer
+ * (a zero-byte read is not a reliable readiness signal on pipes); dispatch
+ * copies from it into the arena, and the next ReadFile is posted only once
+ * it is empty, so a paused pipe holds at most one buffer.
  *
  * Writes copy into the handle's queue and keep exactly one WSASend (or
  * WriteFile) in flight over its head. One send at a time keeps the order
@@ -37,14 +34,16 @@
  * still on its way to the peer. */
 #define CLOSE_DISCARD_LIMIT (1024 * 1024)
 
+/* The zero-byte read's buffer: never written, shared by all sockets. */
+static char stream__zero[1];
+
 static void stream__op_init(win_stream *s, win_op *op, win_op_type type) {
   op->type = type;
   op->owner = &s->w;
 }
 
 win_stream *win_stream_new(aio_loop *loop, handle_kind kind, uint32_t flags) {
-  size_t size = sizeof(win_stream) +
-                (kind == KIND_PIPE ? WIN_PIPE_BUFFER : WIN_SOCKET_BUFFER);
+  size_t size = sizeof(win_stream) + (kind == KIND_PIPE ? WIN_PIPE_BUFFER : 0);
   win_stream *s = (win_stream *)handle_new(loop, size, kind);
   if (!s) return NULL;
   s->sock = INVALID_SOCKET;
@@ -114,32 +113,18 @@ static DWORD stream__file_write_post(win_stream *s, uint64_t *done) {
   return 0;
 }
 
-/* The socket's read brought `bytes` into its buffer; none means EOF. */
-static void stream__received(win_stream *s, DWORD bytes) {
-  aio_handle *h = &s->w.base;
-  if (bytes == 0) {
-    handle_read_final_seen(h); /* the peer finished sending */
-  } else {
-    s->buf_start = 0;
-    s->buf_end = (uint32_t)bytes;
-    s->buf_full = bytes == WIN_SOCKET_BUFFER;
-  }
-  h->flags |= H_READABLE;
-}
-
-/* Posts the WSARecv into the socket's buffer; 0 when it pends or is done
- * now (then H_READABLE says so), else the error. */
+/* Posts the zero-byte WSARecv; 0 when it pends or is done now. */
 static DWORD stream__recv_post(win_stream *s) {
   WSABUF buf;
-  DWORD flags = 0, got = 0;
+  DWORD flags = 0;
   DWORD e;
-  buf.buf = (char *)s->buf;
-  buf.len = WIN_SOCKET_BUFFER;
+  buf.buf = stream__zero;
+  buf.len = 0;
   win_op_post(&s->read_op);
-  if (WSARecv(s->sock, &buf, 1, &got, &flags, &s->read_op.ov, NULL) == 0) {
-    /* Done now, no packet: the bytes (or EOF) are here. */
+  if (WSARecv(s->sock, &buf, 1, NULL, &flags, &s->read_op.ov, NULL) == 0) {
+    /* Done now, no packet: something is waiting to be read. */
     win_op_unpost(&s->read_op);
-    stream__received(s, got);
+    s->w.base.flags |= H_READABLE;
     return 0;
   }
   e = (DWORD)WSAGetLastError();
@@ -234,77 +219,28 @@ int32_t backend_stream_shutdown(aio_handle *h, int32_t *os_error) {
   return 0;
 }
 
-/* Hands buffered bytes to the arena (at most `want`); returns nonzero
- * when some were handed over. */
-static int stream__take_buffered(aio_loop *loop, win_stream *s,
-                                 uint32_t want, int *more) {
-  uint32_t n = s->buf_end - s->buf_start;
-  if (n == 0) return 0;
-  if (n > want) n = want;
-  memcpy(arena_tail(loop), s->buf + s->buf_start, n);
-  records_push_data(loop, &s->w.base, n);
-  s->buf_start += n;
-  *more = s->buf_start < s->buf_end;
-  if (!*more) s->buf_start = s->buf_end = 0; /* free for the next read */
-  return 1;
-}
-
 /* Pipes: hands the bytes of the last ReadFile to the arena. */
 static int stream__read_pipe(aio_loop *loop, win_stream *s, uint32_t want) {
   aio_handle *h = &s->w.base;
-  int more = 0;
-  if (stream__take_buffered(loop, s, want, &more) && more) return 1;
-  h->flags &= ~(uint32_t)H_READABLE;
-  /* The writer is gone and its last bytes are out: END. */
-  if (h->read == READ_FINAL_SEEN) {
-    handle_read_end(h);
-    return 0;
-  }
-  /* The buffer is free again: the next ReadFile may use it. */
-  return stream__arm(s);
-}
-
-/* Sockets: the buffer first, then (after a full buffer) the kernel. */
-static int stream__read_socket(aio_loop *loop, win_stream *s, uint32_t want) {
-  aio_handle *h = &s->w.base;
-  int more = 0, n;
-  if (stream__take_buffered(loop, s, want, &more)) {
-    if (more) return 1;
-    /* A buffer the read did not fill means the kernel had no more. */
-    if (!s->buf_full) {
-      h->flags &= ~(uint32_t)H_READABLE;
-      return stream__arm(s);
+  uint32_t n = s->buf_end - s->buf_start;
+  if (n == 0) {
+    h->flags &= ~(uint32_t)H_READABLE;
+    /* The writer is gone and its last bytes are out: END. */
+    if (h->read == READ_FINAL_SEEN) {
+      handle_read_end(h);
+      return 0;
     }
-    return 1; /* stay READABLE: go on with recv() in the next round */
-  }
-  if (h->read == READ_FINAL_SEEN) {
-    /* EOF came with a read completion, and the buffer is empty. */
-    h->flags &= ~(uint32_t)H_READABLE;
-    handle_read_end(h);
-    return 0;
-  }
-  n = recv(s->sock, (char *)arena_tail(loop), (int)want, 0);
-  if (n > 0) {
-    records_push_data(loop, h, (uint32_t)n);
-    if ((uint32_t)n == want) return 1; /* maybe more: stay READABLE */
-    /* A short read has probably drained the socket: the next WSARecv says
-     * when more comes (or completes at once if it has already). */
-    s->buf_full = 0;
-    h->flags &= ~(uint32_t)H_READABLE;
     return stream__arm(s);
   }
-  if (n == 0) {
-    handle_read_end(h);
-    return 0;
-  }
-  s->buf_full = 0;
+  if (n > want) n = want;
+  memcpy(arena_tail(loop), s->buf + s->buf_start, n);
+  records_push_data(loop, h, n);
+  s->buf_start += n;
+  if (s->buf_start < s->buf_end) return 1;
+  /* The buffer is free again: the next ReadFile may use it. */
+  s->buf_start = s->buf_end = 0;
   h->flags &= ~(uint32_t)H_READABLE;
-  {
-    DWORD e = (DWORD)WSAGetLastError();
-    if (e == WSAEWOULDBLOCK) return stream__arm(s);
-    handle_fail(h, win_error_read(e), (int32_t)e);
-  }
-  return 0;
+  return stream__arm(s);
 }
 
 /* Reads once into the arena; returns nonzero when more may be waiting. */
@@ -313,6 +249,7 @@ static int stream__read(aio_loop *loop, win_stream *s) {
   uint32_t room = arena_room(loop);
   uint32_t want = (uint32_t)h->read_budget < room ? (uint32_t)h->read_budget
                                                   : room;
+  int n;
   if (h->read == READ_FINAL_SEEN && s->read_os_error) {
     DWORD e = (DWORD)s->read_os_error;
     s->read_os_error = 0;
@@ -322,7 +259,26 @@ static int stream__read(aio_loop *loop, win_stream *s) {
   }
   if (want == 0) return 1;
   if (s->file != INVALID_HANDLE_VALUE) return stream__read_pipe(loop, s, want);
-  return stream__read_socket(loop, s, want);
+  n = recv(s->sock, (char *)arena_tail(loop), (int)want, 0);
+  if (n > 0) {
+    records_push_data(loop, h, (uint32_t)n);
+    if ((uint32_t)n == want) return 1; /* maybe more: stay READABLE */
+    /* A short read has probably drained the socket: the zero-byte read
+     * says when more comes (or completes at once if it has already). */
+    h->flags &= ~(uint32_t)H_READABLE;
+    return stream__arm(s);
+  }
+  if (n == 0) {
+    handle_read_end(h);
+    return 0;
+  }
+  h->flags &= ~(uint32_t)H_READABLE;
+  {
+    DWORD e = (DWORD)WSAGetLastError();
+    if (e == WSAEWOULDBLOCK) return stream__arm(s);
+    handle_fail(h, win_error_read(e), (int32_t)e);
+  }
+  return 0;
 }
 
 void backend_stream_connected(aio_loop *loop, aio_handle *h) {
@@ -365,7 +321,7 @@ static void stream__complete(aio_loop *loop, win_op *op, DWORD bytes,
         handle_read_final_seen(h); /* the writer closed its end */
         h->flags |= H_READABLE;
       } else if (!err) {
-        stream__received(s, bytes); /* the socket's read: bytes, or EOF */
+        h->flags |= H_READABLE; /* the zero-byte read: data or EOF waits */
       } else if (!win_is_cancel(err)) {
         s->read_os_error = (int32_t)err;
         handle_read_final_seen(h);
@@ -428,7 +384,7 @@ int32_t win_stream_close(aio_loop *loop, win_stream *s, int32_t mode) {
 static int32_t stream__read_start(aio_loop *loop, aio_handle *h) {
   win_stream *s = (win_stream *)h;
   h->flags |= H_READING;
-  /* The first read is posted once the connect is through. */
+  /* The zero-byte read is posted once the connect is through. */
   if (handle_connecting(h)) return 0;
   /* A completion that came while paused is still waiting; otherwise
    * re-post the read that pausing did not (a failure pends by itself). */
@@ -475,7 +431,7 @@ int32_t backend_stream_flush(aio_handle *h, int32_t *os_error) {
 
 int backend_stream_read(aio_loop *loop, aio_handle *h) {
   win_stream *s = (win_stream *)h;
-  /* Nothing known to wait: post the read. */
+  /* Nothing known to wait: post the zero-byte read (or the pipe read). */
   return (h->flags & H_READABLE) ? stream__read(loop, s) : stream__arm(s);
 }
 

@@ -23,18 +23,13 @@
 #endif
 
 #define WIN_PIPE_BUFFER (64 * 1024)
-/* A socket's own read buffer: its overlapped WSARecv lands here, so a
- * small message (a request, a ping) arrives with its completion and costs
- * no further call; larger reads go on from the kernel straight into the
- * arena. Small, because every reading connection holds one. */
-#define WIN_SOCKET_BUFFER 1024
 /* AcceptEx wants room for each address plus 16 bytes. */
 #define WIN_ACCEPT_ADDR_LEN ((DWORD)sizeof(SOCKADDR_STORAGE) + 16)
 /* Connected pipe instances a listener keeps before it stops listening. */
 #define WIN_PIPE_ACCEPT_QUEUE 32
 
 typedef enum win_op_type {
-  OP_READ = 1,     /* WSARecv or ReadFile into the handle's buffer */
+  OP_READ = 1,     /* zero-byte WSARecv, or ReadFile into the pipe buffer */
   OP_WRITE,        /* WSASend / WriteFile over the queue head */
   OP_CONNECT,      /* ConnectEx */
   OP_ACCEPT,       /* AcceptEx (a win_accept) */
@@ -67,11 +62,9 @@ typedef struct win_stream {
    * reported, or 0 when it said EOF (pipes). */
   int32_t read_os_error;
   int32_t connect_os_error; /* with CONNECT_DONE: the result of ConnectEx */
-  uint32_t buf_start;    /* unread bytes buf[buf_start, buf_end) */
+  uint32_t buf_start;    /* pipes: unread bytes buf[buf_start, buf_end) */
   uint32_t buf_end;
-  /* Sockets: the last read filled the buffer, so the kernel may hold more. */
-  int buf_full;
-  uint8_t buf[];         /* pipes: WIN_PIPE_BUFFER bytes, sockets: WIN_SOCKET_BUFFER */
+  uint8_t buf[];         /* pipes: WIN_PIPE_BUFFER bytes, sockets: none */
 } win_stream;
 
 /* One AcceptEx in flight, with its pre-created socket. */
