@@ -402,8 +402,9 @@ export class TcpConnection {
   // Reads an address while the socket is open and keeps it; before that
   // (or once closed without having been read) there is none.
   #lazy(side: number): NetAddress | null {
-    const s = this.#s;
-    if (s.id === 0 || s.state === "connecting" || s.state === "detached") return null;
+    // No id: not connected yet (the connect race owns its sockets until
+    // the winner is attached), or closed.
+    if (this.#s.id === 0) return null;
     const a = this.#address(side);
     if (side === AddressSide.LOCAL) this.#local = a;
     else this.#remote = a;
