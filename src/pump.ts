@@ -361,7 +361,9 @@ export class LoopCore {
 
   async #run(): Promise<void> {
     this.#state = "running";
-    let since = Date.now();
+    // performance.now(), not Date.now(): whole milliseconds would yield
+    // after anything from a few microseconds to a millisecond of work.
+    let since = performance.now();
     let sawEvents = false;
     // Whether the callbacks' continuations have all had their turn since
     // the last events were delivered. Not at the start: the code that
@@ -382,9 +384,9 @@ export class LoopCore {
           // turns) nor setTimeout(0) (clamped to 4 ms) does that well; a
           // zero-timeout nonblocking wait does, for one thread hop, and it
           // harvests our own events meanwhile.
-          if (Date.now() - since >= BUSY_MS_BEFORE_YIELD) {
+          if (performance.now() - since >= BUSY_MS_BEFORE_YIELD) {
             await this.#wait(0);
-            since = Date.now();
+            since = performance.now();
           } else {
             await null;
           }
@@ -411,7 +413,7 @@ export class LoopCore {
         }
         this.#stats.waits++;
         await this.#wait(-1);
-        since = Date.now();
+        since = performance.now();
       }
     } catch (error) {
       this.reportError(error);

@@ -151,6 +151,7 @@ typedef struct tcp_opts {
   int32_t idle_ms;
   int32_t interval_ms;
   int32_t count;
+  int32_t send_buffer; /* SO_SNDBUF for each accepted socket; 0: the OS's */
 } tcp_opts;
 
 typedef struct aio_handle aio_handle;

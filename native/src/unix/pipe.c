@@ -41,6 +41,13 @@ int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
   return r;
 }
 
+void unix_socket_send_buffer(int fd, int32_t size) {
+  int v = (int)size;
+  /* Best effort: a refusal leaves the OS's default, which works, only with
+   * more wake-ups; Linux caps the value at wmem_max silently. */
+  (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, (socklen_t)sizeof v);
+}
+
 static int32_t pipe__sockaddr(const char *path, struct sockaddr_un *sa,
                           socklen_t *len) {
   size_t n = strlen(path);
@@ -98,6 +105,8 @@ int32_t backend_pipe_listen(aio_loop *loop, const char *path,
     return id;
   }
   u->is_socket = 1;
+  /* An accepted Unix socket does not inherit the listener's buffers. */
+  u->base.accept_opts.send_buffer = UNIX_SOCKET_SEND_BUFFER;
   u->path = strdup(sa.sun_path);
   return id;
 }
@@ -112,6 +121,7 @@ int32_t backend_pipe_connect(aio_loop *loop, const char *path) {
   if (r < 0) return loop_fail(loop, (enum aio_error)-r, 0);
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return unix_fail(loop, errno);
+  unix_socket_send_buffer(fd, UNIX_SOCKET_SEND_BUFFER);
   if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
     int e = errno;
     close(fd);

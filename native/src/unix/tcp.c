@@ -83,6 +83,7 @@ static int tcp__keepalive(int fd, int on, int32_t idle_ms,
 /* What a listener gives each accepted socket. Best effort: the
  * connection is good without them, and JS cannot be told per socket. */
 static void tcp__accept_opts(int fd, const tcp_opts *o) {
+  if (o->send_buffer > 0) unix_socket_send_buffer(fd, o->send_buffer);
   if (o->set_nodelay) {
     int v = o->nodelay;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v);

@@ -6,6 +6,11 @@
 
 #include "../internal.h"
 
+/* The send buffer of the library's Unix domain sockets (docs/DESIGN.md,
+ * "Unix socket buffers"). Linux doubles it: 1 MiB, the default high water
+ * mark of a send queue. */
+#define UNIX_SOCKET_SEND_BUFFER (512 * 1024)
+
 typedef struct unix_handle {
   aio_handle base;
   int fd;
@@ -20,6 +25,8 @@ int32_t unix_register(aio_loop *loop, unix_handle *u, uint32_t events,
 void unix_unregister(aio_loop *loop, unix_handle *u);
 /* tcp.c */
 int unix_listener_process(aio_loop *loop, unix_handle *u);
+/* pipe.c: sets fd's send buffer (SO_SNDBUF), best effort. */
+void unix_socket_send_buffer(int fd, int32_t size);
 /* stream.c */
 int32_t unix_stream_close(aio_loop *loop, unix_handle *u, int32_t mode);
 /* A new handle for an fd the caller owns, made O_NONBLOCK and FD_CLOEXEC;
