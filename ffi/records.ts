@@ -61,7 +61,15 @@ export const RecordWord = {
 } as const;
 
 /** enum aio_flags. */
-export const Flags = { V6ONLY: 1, NODELAY: 2, READABLE: 4, WRITABLE: 8, REUSEPORT: 16, EXCLUSIVE: 32 } as const;
+export const Flags = {
+  V6ONLY: 1,
+  NODELAY: 2,
+  READABLE: 4,
+  WRITABLE: 8,
+  REUSEPORT: 16,
+  EXCLUSIVE: 32,
+  ACCEPTED: 64,
+} as const;
 
 /** enum aio_buffer: which socket buffer `aio_tcp_buffer_size` reads or sets. */
 export const BufferKind = { RECV: 0, SEND: 1 } as const;

@@ -106,11 +106,13 @@ let coreOfPipe: (pipe: Pipe) => StreamCore<Pipe>;
 
 /**
  * A Pipe on `loop` that owns `handle` for both directions (a connected
- * named pipe or socket), for the listener; throws as adoptRead does.
+ * named pipe or socket its listener accepted); throws as adoptRead does.
  */
 export function duplexPipeOn(loop: LoopCore, handle: OsHandle): Pipe {
   const pipe = make(undefined, loop);
-  adopt(coreOfPipe(pipe), handle, Flags.READABLE | Flags.WRITABLE, "adopt");
+  // ACCEPTED: the shim registers its own accepted handle without the
+  // checks a foreign one gets (aio.h).
+  adopt(coreOfPipe(pipe), handle, Flags.READABLE | Flags.WRITABLE | Flags.ACCEPTED, "adopt");
   return pipe;
 }
 

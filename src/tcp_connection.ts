@@ -149,10 +149,17 @@ export interface ConnectOptions {
 const TCP: StreamKind = { what: "TcpConnection", halfClose: true, epipe: "reset" };
 
 let make: (config: TcpConnectionConfig | undefined, loop: LoopCore) => TcpConnection;
+let adoptAccepted: (conn: TcpConnection, handle: OsHandle) => void;
 
-/** A detached connection on `loop`, for the listener that adopts accepted sockets into it. */
-export function tcpConnectionOn(loop: LoopCore): TcpConnection {
-  return make(undefined, loop);
+/**
+ * A connection on `loop` that owns `handle`, a socket its listener accepted
+ * (registered without the checks a foreign socket gets: aio.h,
+ * AIO_F_ACCEPTED); throws as `adopt` does.
+ */
+export function acceptedConnectionOn(loop: LoopCore, handle: OsHandle): TcpConnection {
+  const conn = make(undefined, loop);
+  adoptAccepted(conn, handle);
+  return conn;
 }
 
 /**
@@ -175,6 +182,7 @@ export function tcpConnectionOn(loop: LoopCore): TcpConnection {
 export class TcpConnection {
   static {
     make = (config, loop) => new TcpConnection(config, loop);
+    adoptAccepted = (conn, handle) => conn.#adopt(handle, Flags.ACCEPTED);
   }
 
   /** Creates a detached connection; call `connect` or `adopt`. */
@@ -425,12 +433,16 @@ export class TcpConnection {
    * the caller's (AlreadyExists: adopted already).
    */
   adopt(handle: OsHandle): void {
+    this.#adopt(handle, 0);
+  }
+
+  #adopt(handle: OsHandle, flags: number): void {
     const s = this.#s;
     s.live();
     const h = checkHandle(handle);
     if (s.state !== "detached") throw new TypeError(`TcpConnection.adopt: the connection is ${s.state}`);
     const loop = s.loop;
-    const id = loop.native.aio_tcp_adopt(loop.ptr, u64(h), 0);
+    const id = loop.native.aio_tcp_adopt(loop.ptr, u64(h), flags);
     if (id < 0) throw aioError(id, loop.osError(), "TcpConnection.adopt");
     s.attach(id);
     s.opened(id);

@@ -20,7 +20,7 @@ import type { LoopCore } from "./pump.ts";
 import { resolveHost } from "./resolve.ts";
 import type { ShutdownCoordinator } from "./shutdown.ts";
 import type { StreamCore } from "./stream.ts";
-import { checkKeepAlive, type KeepAliveOptions, type TcpConnection, tcpConnectionOn } from "./tcp_connection.ts";
+import { acceptedConnectionOn, checkKeepAlive, type KeepAliveOptions, type TcpConnection } from "./tcp_connection.ts";
 import { checkInt, checkOptions, checkPort, checkSignal, checkString } from "./validate.ts";
 
 /**
@@ -134,8 +134,7 @@ export class TcpListener {
         what: "TcpListener",
         acceptedKind: OsHandleKind.SOCKET,
         wrap: (handle) => {
-          const conn = tcpConnectionOn(loop);
-          conn.adopt(handle);
+          const conn = acceptedConnectionOn(loop, handle);
           // Counted while open: closing (however it happens) gives the slot back.
           this.#connections++;
           (coreOf(conn) as StreamCore<TcpConnection>).onFinished = () => this.#connections--;

@@ -146,8 +146,13 @@ enum aio_flags {
   AIO_F_REUSEPORT = 16, /* listen: SO_REUSEPORT (Linux: listeners of one
                            user share the port, the kernel balances
                            connections); AIO_ENOTSUP where the OS lacks it */
-  AIO_F_EXCLUSIVE = 32  /* listen: SO_EXCLUSIVEADDRUSE (Windows); Linux
+  AIO_F_EXCLUSIVE = 32, /* listen: SO_EXCLUSIVEADDRUSE (Windows); Linux
                            binds exclusively anyway unless REUSEPORT */
+  AIO_F_ACCEPTED = 64   /* tcp/pipe adopt: the handle came in an ACCEPTED
+                           record of this library, so it is a stream socket
+                           (or pipe instance) in the modes the library
+                           gives its own: registered as it is, without the
+                           checks and mode changes of a foreign handle */
 };
 
 /* Socket buffer sizes for aio_tcp_buffer_size. */

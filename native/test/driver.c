@@ -285,7 +285,9 @@ int tcp_pair(peer *lp, uint16_t port, peer **client, peer **server) {
   if (lp->accepted_count == 0) return 0;
   os = lp->accepted[0];
   lp->accepted_count = 0;
-  sid = aio_tcp_adopt(loop, os, 0);
+  /* As the library does with its own accepted sockets (smoke_tcp adopts
+   * one as a foreign socket). */
+  sid = aio_tcp_adopt(loop, os, AIO_F_ACCEPTED);
   CHECK(sid > 0);
   if (sid <= 0) {
     aio_os_close(os, 0);
@@ -294,6 +296,7 @@ int tcp_pair(peer *lp, uint16_t port, peer **client, peer **server) {
   /* A second adopt is refused and leaves the socket to its first owner,
    * which every transfer through this pair then uses. */
   CHECK_EQ(aio_tcp_adopt(loop, os, 0), -AIO_EEXIST);
+  CHECK_EQ(aio_tcp_adopt(loop, os, AIO_F_ACCEPTED), -AIO_EEXIST);
   s = peer_add((aio_id)sid);
   *client = c;
   *server = s;

@@ -28,6 +28,13 @@ int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
   unix_handle *u;
   int32_t r;
   if (os_handle > INT32_MAX) return loop_fail(loop, AIO_EBADF, EBADF);
+  if (flags & AIO_F_ACCEPTED) {
+    /* A Unix socket our own accept4 made: as for TCP (tcp.c). */
+    r = unix_handle_take(loop, fd, KIND_PIPE,
+                         H_READ_END | H_WRITE_END | H_WRITABLE, &u);
+    if (r >= 0) u->is_socket = 1;
+    return r;
+  }
   if (fstat(fd, &st) < 0) return unix_fail(loop, errno);
   /* epoll cannot watch regular files or directories: a kind of fd this
    * library does not support (as epoll's EPERM below says for others). */

@@ -74,6 +74,11 @@ int32_t unix_handle_adopt(aio_loop *loop, int fd, handle_kind kind,
   return stream__handle_new(loop, fd, kind, flags, 1, out);
 }
 
+int32_t unix_handle_take(aio_loop *loop, int fd, handle_kind kind,
+                         uint32_t flags, unix_handle **out) {
+  return stream__handle_new(loop, fd, kind, flags, 0, out);
+}
+
 int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,
                          uint32_t flags, unix_handle **out) {
   int32_t r = stream__handle_new(loop, fd, kind, flags, 0, out);

@@ -33,6 +33,10 @@ int32_t unix_stream_close(aio_loop *loop, unix_handle *u, int32_t mode);
  * on failure the fd is untouched (flags too) and still the caller's. */
 int32_t unix_handle_adopt(aio_loop *loop, int fd, handle_kind kind,
                           uint32_t flags, unix_handle **out);
+/* The same for an fd the library accepted itself (already non-blocking and
+ * close-on-exec): registered as it is; on failure still the caller's. */
+int32_t unix_handle_take(aio_loop *loop, int fd, handle_kind kind,
+                         uint32_t flags, unix_handle **out);
 /* The same for an fd the library created non-blocking and close-on-exec:
  * on failure it is closed. */
 int32_t unix_handle_wrap(aio_loop *loop, int fd, handle_kind kind,

@@ -242,6 +242,10 @@ int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
   win_stream *s;
   int32_t r;
   DWORD e;
+  /* An instance this loop's listener handed out (AIO_F_ACCEPTED) is an
+   * overlapped pipe, associated and in skip mode already: no checks. */
+  int ours = (flags & AIO_F_ACCEPTED) != 0 && win_handed_take(loop, hd);
+  if (ours) goto checked;
   if (GetFileType(hd) != FILE_TYPE_PIPE) {
     e = GetLastError();
     return e ? win_fail(loop, e) : loop_fail(loop, AIO_ENOTSUP, 0);
@@ -254,16 +258,17 @@ int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
   if (st < 0) return win_fail(loop, RtlNtStatusToDosError(st));
   if (mode.Mode & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT))
     return loop_fail(loop, AIO_ENOTSUP, ERROR_INVALID_PARAMETER);
+checked:
   if (flags & AIO_F_READABLE) hf |= H_READ_END;
   if (flags & AIO_F_WRITABLE) hf |= H_WRITE_END | H_WRITABLE;
   /* Allocated before the association: a failed adopt leaves the handle
    * as it was, and the caller's (aio.h). */
   s = win_stream_new(loop, KIND_PIPE, hf);
   if (!s) return loop_fail(loop, AIO_ENOMEM, ERROR_NOT_ENOUGH_MEMORY);
-  r = win_adopt_associate(loop, hd);
+  r = ours ? 0 : win_adopt_associate(loop, hd);
   /* An instance from this loop's pipe listener is associated already (a
    * handle can be associated only once); it is in skip mode too. */
-  if (win_handed_take(loop, hd) && r == -AIO_EEXIST) r = 0;
+  if (!ours && win_handed_take(loop, hd) && r == -AIO_EEXIST) r = 0;
   if (r < 0) {
     handle_destroy(&s->w.base);
     return r;
