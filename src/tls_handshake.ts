@@ -9,7 +9,7 @@
 import tls, { type TLSSocket } from "node:tls";
 import { coreOf } from "./cores.ts";
 import { timedOut } from "./errors.ts";
-import { clientCertProblem } from "./tls_verify.ts";
+import { clientCertProblem, peerChainOf } from "./tls_verify.ts";
 import { Pipe } from "./pipe.ts";
 import { StreamCore } from "./stream.ts";
 import { type ConnectOptions, TcpConnection } from "./tcp_connection.ts";
@@ -187,8 +187,9 @@ function upgrade(
       // is the belt to those braces.
       let problem: string | null = null;
       if (plan.server && plan.node.requestCert === true) {
-        // Deno's server side leaves `authorized` false and checks no issuer.
-        problem = clientCertProblem(socket.getPeerCertificate()?.raw, plan.node.ca as string[]);
+        // Deno's server side leaves `authorized` false and checks no issuer:
+        // the leaf and the intermediates the client sent are checked here.
+        problem = clientCertProblem(peerChainOf(socket), plan.node.ca as string[]);
       } else if (!plan.server && plan.node.rejectUnauthorized === true && !socket.authorized) {
         problem = String(socket.authorizationError ?? "certificate not verified");
       }

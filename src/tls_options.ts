@@ -68,7 +68,11 @@ export interface TlsServerOptions {
   alpnProtocols?: string[];
   /** PEM certificates whose holders' client certificates are accepted (with `requestCert`). */
   caCerts?: string[];
-  /** Requires a client certificate signed by one of `caCerts`; the handshake fails without one. */
+  /**
+   * Requires a client certificate issued under one of `caCerts`, directly
+   * or through intermediates the client sends after its leaf; the
+   * handshake fails without one.
+   */
   requestCert?: boolean;
   /** Cancels the handshake (rejects with `signal.reason`). */
   signal?: AbortSignal;

@@ -54,6 +54,44 @@ export async function makeCa(name = "aio test CA"): Promise<TestCa> {
   return { cert: pem("CERTIFICATE", der), name, signer: keys.privateKey };
 }
 
+/** What an intermediate says. */
+export interface IntermediateSpec {
+  /** Subject common name (default "aio test intermediate"). */
+  name?: string;
+  /** basicConstraints cA (default true); false makes a certificate that must not issue. */
+  ca?: boolean;
+  /** basicConstraints pathLenConstraint, absent by default. */
+  pathLen?: number;
+  /** Validity; default from a day ago to a year ahead. */
+  notBefore?: Date;
+  notAfter?: Date;
+}
+
+/** An intermediate CA signed by `issuer`; `cert` is its certificate alone (a client sends it after its leaf). */
+export async function makeIntermediate(issuer: TestCa, spec: IntermediateSpec = {}): Promise<TestCa> {
+  const keys = await crypto.subtle.generateKey(EC, true, ["sign", "verify"]) as CryptoKeyPair;
+  const name = spec.name ?? "aio test intermediate";
+  const constraints = spec.ca === false
+    ? seq()
+    : spec.pathLen === undefined
+    ? seq(bool(true))
+    : seq(bool(true), int(new Uint8Array([spec.pathLen])));
+  const der = await certificate({
+    subject: name,
+    issuer: issuer.name,
+    publicKey: keys.publicKey,
+    signer: issuer.signer,
+    notBefore: spec.notBefore ?? new Date(Date.now() - DAY),
+    notAfter: spec.notAfter ?? new Date(Date.now() + 365 * DAY),
+    extensions: [
+      ext("2.5.29.19", true, constraints),
+      // keyCertSign | cRLSign
+      ext("2.5.29.15", true, tlv(0x03, new Uint8Array([1, 0x06]))),
+    ],
+  });
+  return { cert: pem("CERTIFICATE", der), name, signer: keys.privateKey };
+}
+
 /** A leaf signed by `ca`, for a server and a client (both extended key usages). */
 export async function issue(ca: TestCa, spec: LeafSpec = {}): Promise<Issued> {
   const keys = await crypto.subtle.generateKey(EC, true, ["sign", "verify"]) as CryptoKeyPair;
