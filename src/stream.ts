@@ -24,6 +24,7 @@ import { type AioError, aioError, Code } from "./errors.ts";
 import { HandleCore } from "./handle.ts";
 import type { LoopCore } from "./pump.ts";
 import { TimerEntry } from "./timers.ts";
+import { ReadConsumer, writableOver, WriteWaiters } from "./stream_consumer.ts";
 import {
   checkInt,
   checkPayload,
@@ -103,18 +104,9 @@ type UserTimerState = "none" | "armed";
 type Framing = "streaming" | "frames";
 /** The write side: open, a half-close asked for (FIN after the queue), FIN sent. */
 type WriteState = "open" | "shutting" | "shut";
-/**
- * Who takes received bytes: nobody yet (no reading), `onData`, a
- * `readable` with room, a `readable` whose queue is full (reading pauses
- * natively until it pulls), or a cancelled `readable` (bytes are dropped,
- * the end is still seen).
- */
-type Consumer = "none" | "callback" | "stream" | "stream-full" | "cancelled";
 
 // Larger sends are split: the C side takes an i32 length.
 const MAX_NATIVE_SEND = 1 << 30;
-// What a `readable` buffers before reading pauses natively.
-const READABLE_HIGH_WATER = 256 * 1024;
 // Marks the peer's end in the queue of bytes held while paused.
 const END = Symbol("end");
 
@@ -165,8 +157,8 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   #life: SocketState = "detached";
   #read: ReadState = "flowing";
   #write: WriteState = "open";
-  #consumer: Consumer = "none";
-  #onData: ((stream: O, data: Uint8Array) => void) | null = null;
+  // Who takes received bytes (onData, a readable): reading follows it.
+  readonly #consumer: ReadConsumer<O>;
   #marks: WaterMarks;
   #queued = 0;
   #bytesRead = 0;
@@ -181,10 +173,8 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   #closeReason: CloseReason | null = null;
   #closePromise: Promise<void> | null = null;
   #closeResolve: (() => void) | null = null;
-  #writeWaiters: Waiter[] = [];
+  readonly #writeWaiters = new WriteWaiters();
   #earlySends: Uint8Array[] = [];
-  #readCtl: ReadableStreamDefaultController<Uint8Array> | null = null;
-  #readable: ReadableStream<Uint8Array> | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
   #inOnError = false;
   #closeError: AioError | null = null;
@@ -210,26 +200,19 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
     this.#owner = owner;
     this.#kind = kind;
     this.#marks = checkWaterMarks(config);
+    this.#consumer = new ReadConsumer(kind.what, () => this.#syncReading());
   }
 
   // --- what the public objects show ------------------------------------
 
   /** The `onData` callback. */
   get onData(): ((stream: O, data: Uint8Array) => void) | null {
-    return this.#onData;
+    return this.#consumer.onData;
   }
 
   /** Sets `onData`; the first one makes the callback the consumer and starts reading. */
   setOnData(fn: ((stream: O, data: Uint8Array) => void) | null): void {
-    if (fn !== null && typeof fn !== "function") throw new TypeError(`${this.what}.onData must be a function or null`);
-    if (fn && this.#consumer !== "none" && this.#consumer !== "callback") {
-      throw new TypeError(`${this.what}.onData: data already goes to readable`);
-    }
-    this.#onData = fn;
-    if (fn && this.#consumer === "none") {
-      this.#consumer = "callback";
-      this.#syncReading();
-    }
+    this.#consumer.setOnData(fn);
   }
 
   /** Whether the stream owns an open OS handle. */
@@ -321,7 +304,7 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
     const r = this.send(data);
     if (r === "closed") return Promise.reject(this.#closedError("write"));
     if (this.#queued < this.#marks.highWaterMark) return Promise.resolve();
-    return new Promise((resolve, reject) => this.#writeWaiters.push({ resolve, reject }));
+    return this.#writeWaiters.wait();
   }
 
   /** Stops delivering data; what arrives meanwhile is kept, none is lost. */
@@ -551,38 +534,17 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   /** The received bytes as a Web Stream (with backpressure). Taking it starts reading. */
   get readable(): ReadableStream<Uint8Array> {
     this.live();
-    if (this.#readable) return this.#readable;
-    if (this.#consumer === "callback") throw new TypeError(`${this.what}.readable: data already goes to onData`);
-    this.#consumer = "stream";
-    this.#readable = new ReadableStream<Uint8Array>({
-      start: (ctl) => {
-        // Taken after the end or the close: it ends (or errors) at once.
-        if (this.#closeError) ctl.error(this.#closeError);
-        else if (this.#read === "ended" || this.#life === "closed") ctl.close();
-        else this.#readCtl = ctl;
-      },
-      pull: () => {
-        // stream-full -> stream: the reader made room.
-        if (this.#consumer === "stream-full") this.#consumer = "stream";
-        this.#syncReading();
-      },
-      cancel: () => {
-        // -> cancelled: the reader is gone. What arrives is dropped, and the
-        // end is still seen, so the connection closes by itself at the
-        // peer's FIN when nothing else listens for it.
-        this.#consumer = "cancelled";
-        this.#readCtl = null;
-        this.#syncReading();
-      },
-    }, new ByteLengthQueuingStrategy({ highWaterMark: READABLE_HIGH_WATER }));
-    this.#syncReading();
-    return this.#readable;
+    // A cancelled readable still sees the end, so the connection closes by
+    // itself at the peer's FIN when nothing else listens for it.
+    return this.#consumer.readable(() =>
+      this.#closeError ?? (this.#read === "ended" || this.#life === "closed" ? "ended" : "open")
+    );
   }
 
   /** Bytes to send as a Web Stream; closing it ends the write side (or, for a pipe, closes it). */
   get writable(): WritableStream<Uint8Array> {
     this.live();
-    this.#writable ??= new WritableStream<Uint8Array>({
+    this.#writable ??= writableOver({
       write: (chunk) => this.write(chunk),
       close: () => this.#kind.halfClose ? this.shutdownWrite() : this.close(),
       abort: () => this.abort(),
@@ -728,9 +690,8 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   // Native reading mirrors the machines: on exactly while open, somebody
   // consumes with room, data flows and nothing is held back.
   #syncReading(): void {
-    const c = this.#consumer;
-    const want = this.#life === "open" && (c === "callback" || c === "stream" || c === "cancelled") &&
-      this.#read === "flowing" && this.#held.length === 0 && this.id !== 0;
+    const want = this.#life === "open" && this.#consumer.wants && this.#read === "flowing" && this.#held.length === 0 &&
+      this.id !== 0;
     if (want === this.#nativeReading) return;
     this.#nativeReading = want;
     this.setNativeReading(want);
@@ -753,16 +714,12 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
 
   #deliver(view: Uint8Array): void {
     const c = this.#consumer;
-    if (c === "callback") {
+    if (c.state === "callback") {
       if (this.#framing === "frames") this.#deliverFrames(view);
-      else this.invoke(this.#onData, this.#owner, view);
-    } else if ((c === "stream" || c === "stream-full") && this.#readCtl) {
-      this.#readCtl.enqueue(view.slice());
-      if ((this.#readCtl.desiredSize ?? 0) <= 0) {
-        // stream -> stream-full: stop reading until the reader pulls.
-        this.#consumer = "stream-full";
-        this.#syncReading();
-      }
+      else this.invoke(c.onData, this.#owner, view);
+    } else if (c.streamInUse) {
+      // A full readable stops reading until the reader pulls.
+      c.enqueue(view.slice());
     }
   }
 
@@ -785,9 +742,9 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
         // The frame is complete: it is delivered with the fill at 0, so a
         // bufferUntil inside onData finds no partial frame.
         this.#frameFill = 0;
-        this.invoke(this.#onData, this.#owner, frame);
+        this.invoke(this.#consumer.onData, this.#owner, frame);
       } else {
-        this.invoke(this.#onData, this.#owner, view.subarray(off, off + n));
+        this.invoke(this.#consumer.onData, this.#owner, view.subarray(off, off + n));
         off += n;
       }
       if (off < view.length && this.#deliveryStopped(gen)) {
@@ -802,7 +759,7 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
 
   // Whether a callback changed what the rest of a delivery may do.
   #deliveryStopped(gen: number): boolean {
-    return this.#read !== "flowing" || this.#life === "closed" || this.#consumer !== "callback" ||
+    return this.#read !== "flowing" || this.#life === "closed" || this.#consumer.state !== "callback" ||
       gen !== this.#frameGen;
   }
 
@@ -825,11 +782,7 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   // The queue went down: wake write() callers below the high mark, and
   // fire onWritable at the low mark after a "pressure".
   #drained(): void {
-    if (this.#queued < this.#marks.highWaterMark && this.#writeWaiters.length) {
-      const waiters = this.#writeWaiters;
-      this.#writeWaiters = [];
-      for (const w of waiters) w.resolve();
-    }
+    if (this.#queued < this.#marks.highWaterMark) this.#writeWaiters.wake();
     if (this.#needDrain && this.#queued <= this.#marks.lowWaterMark) {
       this.#needDrain = false;
       if (this.#life === "open") this.invoke(this.#owner.onWritable, this.#owner);
@@ -849,23 +802,17 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
   #ended(): void {
     // The peer sent no more: a partial frame goes out short rather than
     // being lost.
-    if (this.#frameFill > 0 && this.#consumer === "callback") {
+    if (this.#frameFill > 0 && this.#consumer.state === "callback") {
       const rest = this.#frame!.slice(0, this.#frameFill);
       this.#frameFill = 0;
-      this.invoke(this.#onData, this.#owner, rest);
+      this.invoke(this.#consumer.onData, this.#owner, rest);
       if (this.#life === "closed") return;
     }
     // flowing -> ended: the peer's FIN reached the reader.
     this.#read = "ended";
     this.#syncReading();
-    const streamInUse = this.#consumer === "stream" || this.#consumer === "stream-full";
-    if (this.#readCtl) {
-      try {
-        this.#readCtl.close();
-      } catch {
-        // Already closed by a cancel.
-      }
-    }
+    const streamInUse = this.#consumer.streamInUse;
+    this.#consumer.end();
     if (this.#life !== "open") return;
     if (!this.#owner.onEnd && !streamInUse) {
       // Nobody listens for the end: flush and close (allowHalfOpen=false).
@@ -954,27 +901,14 @@ export class StreamCore<O extends StreamCallbacks<O>> extends HandleCore {
     // Whatever is still queued will never be sent: the close reason says
     // why (a graceful close only gets here once the queue is flushed).
     this.#queued = 0;
-    const waiters = this.#writeWaiters;
-    this.#writeWaiters = [];
-    if (waiters.length) {
-      const failure = error ?? this.#closedError("write");
-      for (const w of waiters) w.reject(failure);
-    }
+    this.#writeWaiters.fail(() => error ?? this.#closedError("write"));
     if (this.#shutWaiter) {
       // A graceful close flushed and sent FIN: the half-close happened.
       if (!error && (reason === "local" || reason === "peer")) this.#shutWaiter.resolve();
       else this.#shutWaiter.reject(error ?? this.#closedError("closeWrite"));
       this.#shutWaiter = null;
     }
-    if (this.#readCtl) {
-      try {
-        if (error) this.#readCtl.error(error);
-        else this.#readCtl.close();
-      } catch {
-        // Already closed.
-      }
-      this.#readCtl = null;
-    }
+    this.#consumer.end(error);
     if (this.#closeResolve) {
       this.#closeResolve();
       this.#closeResolve = null;

@@ -13,25 +13,17 @@ import { aioError, Code } from "./errors.ts";
 import type { NetAddress } from "./address.ts";
 import type { ShutdownCoordinator } from "./shutdown.ts";
 import { type CloseReason, type SendResult, type SocketState, StreamCore } from "./stream.ts";
+import { ReadConsumer, writableOver, WriteWaiters } from "./stream_consumer.ts";
 import type { Pipe } from "./pipe.ts";
 import type { TcpConnection } from "./tcp_connection.ts";
 import type { Transport, TransportDuplex } from "./tls_duplex.ts";
 import { checkPayload, DEFAULT_HIGH_WATER_MARK } from "./validate.ts";
 
-/** Who takes the decrypted bytes (as a stream's `Consumer`). */
-type Consumer = "none" | "callback" | "stream" | "cancelled";
 /** A TLS connection's life: open once the handshake is done. */
 type TlsLife = "open" | "closing" | "closed";
 
-interface Waiter {
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
 // How long TLS may stay silent after the transport's end before the end is ours to deliver (#watchEnd).
 const END_SETTLE_MS = 100;
-// What a `readable` buffers before TLS stops being read.
-const READABLE_HIGH_WATER = 256 * 1024;
 
 let make: (socket: TLSSocket, duplex: TransportDuplex) => TlsConnection;
 
@@ -80,8 +72,8 @@ export class TlsConnection {
   #life: TlsLife = "open";
   #reason: CloseReason | null = null;
   #peerEnded = false;
-  #consumer: Consumer = "none";
-  #onData: ((conn: TlsConnection, data: Uint8Array) => void) | null = null;
+  // Who takes the decrypted bytes (onData, a readable): TLS flows behind it.
+  readonly #consumer = new ReadConsumer<TlsConnection>("TlsConnection", () => this.#syncFlow());
   #paused = false;
   #endWatch: number | undefined;
   // Whether decrypted bytes are wanted now (the Duplex pauses the transport otherwise).
@@ -89,11 +81,9 @@ export class TlsConnection {
   #needDrain = false;
   #bytesRead = 0;
   #bytesWritten = 0;
-  #writeWaiters: Waiter[] = [];
+  readonly #writeWaiters = new WriteWaiters();
   #closePromise: Promise<void> | null = null;
   #closeResolve: (() => void) | null = null;
-  #readCtl: ReadableStreamDefaultController<Uint8Array> | null = null;
-  #readable: ReadableStream<Uint8Array> | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
   #error: Error | null = null;
   #disposed = false;
@@ -131,18 +121,10 @@ export class TlsConnection {
 
   /** Decrypted bytes; the view is valid only during the call. Setting it starts reading. */
   get onData(): ((conn: TlsConnection, data: Uint8Array) => void) | null {
-    return this.#onData;
+    return this.#consumer.onData;
   }
   set onData(fn: ((conn: TlsConnection, data: Uint8Array) => void) | null) {
-    if (fn !== null && typeof fn !== "function") throw new TypeError("TlsConnection.onData must be a function or null");
-    if (fn && this.#consumer !== "none" && this.#consumer !== "callback") {
-      throw new TypeError("TlsConnection.onData: data already goes to readable");
-    }
-    this.#onData = fn;
-    if (fn && this.#consumer === "none") {
-      this.#consumer = "callback";
-      this.#syncFlow();
-    }
+    this.#consumer.setOnData(fn);
   }
 
   /** The ALPN protocol agreed on, or null. */
@@ -237,7 +219,7 @@ export class TlsConnection {
     const r = this.send(data);
     if (r === "closed") return Promise.reject(this.#closedError("write"));
     if (this.#tls.writableLength < this.#hwm) return Promise.resolve();
-    return new Promise((resolve, reject) => this.#writeWaiters.push({ resolve, reject }));
+    return this.#writeWaiters.wait();
   }
 
   /** Stops delivering data; TLS and the transport pause behind it, nothing is lost. */
@@ -297,34 +279,13 @@ export class TlsConnection {
   /** The decrypted bytes as a Web Stream (with backpressure). Taking it starts reading. */
   get readable(): ReadableStream<Uint8Array> {
     this.#live();
-    if (this.#readable) return this.#readable;
-    if (this.#consumer === "callback") throw new TypeError("TlsConnection.readable: data already goes to onData");
-    this.#consumer = "stream";
-    this.#readable = new ReadableStream<Uint8Array>({
-      start: (ctl) => {
-        if (this.#life === "closed" || this.#tls.readableEnded) ctl.close();
-        else this.#readCtl = ctl;
-      },
-      pull: () => this.#syncFlow(),
-      cancel: () => {
-        // The reader is gone: what arrives is dropped, the end still seen.
-        this.#consumer = "cancelled";
-        this.#readCtl = null;
-        this.#syncFlow();
-      },
-    }, new ByteLengthQueuingStrategy({ highWaterMark: READABLE_HIGH_WATER }));
-    this.#syncFlow();
-    return this.#readable;
+    return this.#consumer.readable(() => this.#life === "closed" || this.#tls.readableEnded ? "ended" : "open");
   }
 
   /** Bytes to send as a Web Stream; closing it closes the connection (close_notify, FIN). */
   get writable(): WritableStream<Uint8Array> {
     this.#live();
-    this.#writable ??= new WritableStream<Uint8Array>({
-      write: (chunk) => this.write(chunk),
-      close: () => this.close(),
-      abort: () => this.abort(),
-    });
+    this.#writable ??= writableOver(this);
     return this.#writable;
   }
 
@@ -360,10 +321,7 @@ export class TlsConnection {
   // TLS flows exactly while somebody consumes with room and no pause.
   #syncFlow(): void {
     if (this.#life === "closed") return;
-    const c = this.#consumer;
-    const full = c === "stream" && (this.#readCtl?.desiredSize ?? 1) <= 0;
-    const want = this.#life === "closing" ||
-      (!this.#paused && !full && (c === "callback" || c === "stream" || c === "cancelled"));
+    const want = this.#life === "closing" || (!this.#paused && this.#consumer.wants);
     this.#flowing = want;
     if (want) {
       this.#tls.resume();
@@ -374,15 +332,15 @@ export class TlsConnection {
   }
 
   #data(data: Buffer): void {
-    if (this.#life === "closed" || (this.#life === "closing" && this.#consumer === "none")) return;
-    this.#bytesRead += data.length;
     const c = this.#consumer;
-    if (c === "callback") {
-      this.#invoke(this.#onData, this, data);
-    } else if (c === "stream" && this.#readCtl) {
-      // node:tls hands each chunk over once: it is the reader's to keep.
-      this.#readCtl.enqueue(data);
-      if ((this.#readCtl.desiredSize ?? 0) <= 0) this.#syncFlow();
+    if (this.#life === "closed" || (this.#life === "closing" && c.state === "none")) return;
+    this.#bytesRead += data.length;
+    if (c.state === "callback") {
+      this.#invoke(c.onData, this, data);
+    } else {
+      // node:tls hands each chunk over once: it is the reader's to keep. A
+      // full readable stops the flow until the reader pulls.
+      c.enqueue(data);
     }
   }
 
@@ -412,15 +370,8 @@ export class TlsConnection {
   #ended(): void {
     if (this.#life === "closed" || this.#peerEnded) return;
     this.#peerEnded = true;
-    const streamInUse = this.#consumer === "stream";
-    if (this.#readCtl) {
-      try {
-        this.#readCtl.close();
-      } catch {
-        // Cancelled already.
-      }
-      this.#readCtl = null;
-    }
+    const streamInUse = this.#consumer.streamInUse;
+    this.#consumer.end();
     if (this.#life !== "open") return;
     if (!this.onEnd && !streamInUse) {
       // Nobody listens for the end: close (allowHalfOpen=false).
@@ -431,11 +382,7 @@ export class TlsConnection {
   }
 
   #drained(): void {
-    if (this.#tls.writableLength < this.#hwm && this.#writeWaiters.length) {
-      const waiters = this.#writeWaiters;
-      this.#writeWaiters = [];
-      for (const w of waiters) w.resolve();
-    }
+    if (this.#tls.writableLength < this.#hwm) this.#writeWaiters.wake();
     if (this.#needDrain && this.#tls.writableLength <= this.#lwm) {
       this.#needDrain = false;
       if (this.#life === "open") this.#invoke(this.onWritable, this);
@@ -501,18 +448,8 @@ export class TlsConnection {
     const reason: CloseReason = ours ?? failed ?? this.#reason ??
       (this.#error ? "error" : this.#peerEnded || transportReason === "peer" ? "peer" : "local");
     this.#reason = reason;
-    const waiters = this.#writeWaiters;
-    this.#writeWaiters = [];
-    for (const w of waiters) w.reject(this.#closedError("write"));
-    if (this.#readCtl) {
-      try {
-        if (reason === "error" && this.#error) this.#readCtl.error(this.#error);
-        else this.#readCtl.close();
-      } catch {
-        // Closed already.
-      }
-      this.#readCtl = null;
-    }
+    this.#writeWaiters.fail(() => this.#closedError("write"));
+    this.#consumer.end(reason === "error" ? this.#error : null);
     // The transport goes with us: gracefully after a graceful end (its
     // queue may still hold our close_notify), at once otherwise.
     const resolve = this.#closeResolve;
