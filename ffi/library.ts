@@ -28,7 +28,7 @@ import { PUBLISHED } from "./digests.ts";
 import { sha256Hex } from "./sha256.ts";
 
 /** The ABI this module speaks (`AIO_ABI_VERSION` of native/include/aio.h). */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 const DOWNLOAD_TIMEOUT_MS = 60_000;
 
 /** How the loaded library was found. */

@@ -25,7 +25,7 @@ export const symbols = {
   loop_wait: { name: "aio_loop_wait", parameters: ["pointer", "i32"], result: "i32", nonblocking: true },
   loop_poll: { name: "aio_loop_wait", parameters: ["pointer", "i32"], result: "i32" },
   /* (loop, max_us) -> raw entries harvested; the bounded busy-poll */
-  aio_loop_spin: { parameters: ["pointer", "i32"], result: "i32" },
+  aio_loop_spin: { parameters: ["pointer", "i32", "i32"], result: "i32" },
   /* (loop) -> records written */
   aio_loop_dispatch: { parameters: ["pointer"], result: "i32" },
   aio_loop_pending: { parameters: ["pointer"], result: "i32" },

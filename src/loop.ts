@@ -26,16 +26,19 @@ export type { LoopStats } from "./pump.ts";
  */
 export interface EventLoopOptions {
   /**
-   * How long, in microseconds (0-1000), the pump busy-polls for the next
-   * event before it parks in the nonblocking wait; 0 turns busy-polling
-   * off. Parking costs a thread hop per wake-up (8-35 µs on Linux, more
-   * under Wine), which halves request/response rates; a peer that answers
-   * within this time is seen without one, at the price of a core busy
-   * meanwhile (and of Deno's own timers and I/O waiting that long). It
-   * backs off by itself: after a spin that found nothing, the next 1, 3, 7,
-   * ... up to 1023 idle turns park at once (a preempted spin counts as four
-   * misses), so an idle or slow peer, or a busy machine, costs almost
-   * nothing. Default: 500 on Linux, 1000 on Windows (bench/RESULTS.md).
+   * How long, in microseconds (0-1000), the pump waits for the next event
+   * on its own thread before it parks in the nonblocking wait; 0 turns
+   * this off. Parking costs a thread hop per wake-up (8-35 µs on Linux,
+   * more under Wine), which halves request/response rates; a peer that
+   * answers within this time is seen without one, at the price of Deno's
+   * own timers and I/O waiting that long. While answers have been coming
+   * within tens of microseconds the pump busy-polls for them; otherwise,
+   * on Linux, it sleeps in the OS's wait (no CPU taken from the peer that
+   * has to answer); on Windows it busy-polls. It backs off by itself:
+   * after a wait that found nothing, the next 1, 3, 7, ... up to 1023 idle
+   * turns park at once (a preempted one counts as four misses), so an idle
+   * or slow peer, or a busy machine, costs almost nothing. Default: 500 on
+   * Linux, 1000 on Windows (bench/RESULTS.md).
    */
   spinMicroseconds?: number;
 }

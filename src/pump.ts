@@ -88,6 +88,12 @@ export const MAX_SPIN_US = 1000;
 const MAX_SPIN_BACKOFF = 10;
 // A preempted spin counts as this many misses.
 const PREEMPTED_BACKOFF = 4;
+// A spin busy-polls only while its answers have been coming within this
+// many microseconds (a peer running on another core); later answers are
+// waited for asleep in the OS's wait (docs/DESIGN.md, "The pump").
+const BUSY_LATENCY_MAX_US = 50;
+// The weight of a new answer time in the spin's moving average.
+const LATENCY_WEIGHT = 1 / 8;
 // Record fields as indexes into the 32-bit view of the records.
 const W = RecordWord;
 
@@ -124,6 +130,8 @@ export class LoopCore {
   #stats = { waits: 0, polls: 0, events: 0, spins: 0, spinHits: 0 };
   #spinFailures = 0;
   #spinSkips = 0;
+  // How long the spins' answers have been taking (µs, a moving average).
+  #spinLatency = 0;
   // The wait in flight is a zero-timeout yield: it returns at once by
   // itself, so waking it would only cost a write and a read of the wake-up.
   #yielding = false;
@@ -449,9 +457,13 @@ export class LoopCore {
     if (r < 0) throw aioError(r, this.#n.aio_loop_os_error(this.#ptr), "EventLoop wait");
   }
 
-  // Busy-polls synchronously for up to the budget (at most 1 ms, so Deno's
-  // own timers and I/O are never held up longer); true when it found
-  // events. A miss backs off exponentially, so a peer slower than the
+  // Waits synchronously on this thread for up to the budget (at most 1 ms,
+  // so Deno's own timers and I/O are never held up longer); true when it
+  // found events. While the answers have been coming within tens of
+  // microseconds it busy-polls for twice that (no wake-up at all);
+  // otherwise the shim sleeps in the OS's wait after one poll, where the
+  // OS can (Linux), so that a busy machine's CPU goes to the peer that has
+  // to answer. A miss backs off exponentially, so a peer slower than the
   // budget, one that needs this thread to answer, or an idle connection
   // soon costs nothing; a hit resets the back-off.
   #spin(): boolean {
@@ -460,12 +472,15 @@ export class LoopCore {
       return false;
     }
     this.#stats.spins++;
+    const latency = this.#spinLatency;
+    const busy = latency <= BUSY_LATENCY_MAX_US ? Math.min(this.spinUs, Math.ceil(latency * 2) + 10) : 0;
     const started = performance.now();
-    const got = this.#n.aio_loop_spin(this.#ptr, this.spinUs);
+    const got = this.#n.aio_loop_spin(this.#ptr, busy, this.spinUs);
     if (got < 0) throw aioError(got, this.#n.aio_loop_os_error(this.#ptr), "EventLoop spin");
     if (got > 0) {
       this.#stats.spinHits++;
       this.#spinFailures = 0;
+      this.#spinLatency = latency + ((performance.now() - started) * 1000 - latency) * LATENCY_WEIGHT;
       return true;
     }
     // A spin that took far longer than asked was preempted: more runnable

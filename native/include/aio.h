@@ -41,7 +41,7 @@
 extern "C" {
 #endif
 
-#define AIO_ABI_VERSION 5
+#define AIO_ABI_VERSION 6
 
 /* Opaque to callers: a slot index and its generation (never 0), bit 31
  * clear, so an id is a positive int32. A stale id yields AIO_EBADID. What
@@ -175,12 +175,13 @@ void aio_loop_free(aio_loop *loop);
 /* Blocks up to timeout_ms (-1: no limit) and harvests raw entries only.
  * Returns > 0 when there is anything to dispatch. */
 int32_t aio_loop_wait(aio_loop *loop, int32_t timeout_ms);
-/* The bounded busy-poll the pump tries before it parks: polls with a zero
- * timeout until something is harvested or max_us microseconds have passed,
- * on the calling thread. Returns what aio_loop_wait returns (0: nothing
- * came in time). Parking costs a thread hop per wake-up; a peer that
- * answers within max_us is seen without one. */
-int32_t aio_loop_spin(aio_loop *loop, int32_t max_us);
+/* The bounded wait the pump tries on its own thread before it parks: polls
+ * with a zero timeout for busy_us microseconds, then, where the OS can time
+ * a wait that short (Linux), sleeps in the OS's wait for the rest of max_us
+ * (elsewhere it polls to the end). Returns what aio_loop_wait returns (0:
+ * nothing came in time). Parking costs a thread hop per wake-up; a peer
+ * that answers within max_us is seen without one. */
+int32_t aio_loop_spin(aio_loop *loop, int32_t busy_us, int32_t max_us);
 /* Turns harvested entries into records; returns the record count. Call
  * again while aio_loop_pending() says work is left. */
 int32_t aio_loop_dispatch(aio_loop *loop);

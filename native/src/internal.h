@@ -274,6 +274,10 @@ int32_t backend_loop_wait(aio_loop *loop, int32_t timeout_ms);
 int32_t backend_loop_wake(aio_loop *loop);
 /* A monotonic clock in microseconds, cheap enough to read in a spin. */
 uint64_t backend_clock_us(void);
+/* Blocks up to `us` microseconds in the OS's wait, as backend_loop_wait
+ * does; -AIO_ENOTSUP where the OS cannot time a wait that short (aio_loop_spin
+ * then polls instead). On the loop's JS thread only. */
+int32_t backend_loop_nap(aio_loop *loop, int32_t us);
 /* Turns the harvested raw entries into handle flags + pending entries. */
 void backend_loop_harvest(aio_loop *loop);
 

@@ -59,13 +59,31 @@ AIO_EXPORT int32_t aio_loop_wait(aio_loop *loop, int32_t timeout_ms) {
   return backend_loop_wait(loop, timeout_ms);
 }
 
-AIO_EXPORT int32_t aio_loop_spin(aio_loop *loop, int32_t max_us) {
-  uint64_t deadline;
+/* Waits for events on the calling thread for up to max_us (docs/DESIGN.md,
+ * "The pump"). It busy-polls for busy_us first: a peer running on another
+ * core is seen without any wake-up. Then, where the OS can time a wait that
+ * short, it sleeps in the OS's wait for the rest: the kernel wakes this
+ * thread when an event comes, as Deno's own reactor is woken (one context
+ * switch, no thread hop), and a peer that needs the CPU gets it. Where it
+ * cannot, it polls to the end. */
+AIO_EXPORT int32_t aio_loop_spin(aio_loop *loop, int32_t busy_us,
+                                 int32_t max_us) {
+  uint64_t now, busy_end, deadline;
   int32_t n;
-  RETURN_IF(!loop || max_us < 0, AIO_EINVAL);
-  deadline = backend_clock_us() + (uint64_t)max_us;
+  RETURN_IF(!loop || busy_us < 0 || max_us < 0, AIO_EINVAL);
+  now = backend_clock_us();
+  deadline = now + (uint64_t)max_us;
+  busy_end = now + (uint64_t)(busy_us < max_us ? busy_us : max_us);
   /* The last poll comes after the deadline was seen passing: a thread
    * preempted past it still looks once more before it reports nothing. */
+  for (;;) {
+    now = backend_clock_us();
+    n = backend_loop_wait(loop, 0);
+    if (n != 0 || now >= deadline) return n;
+    if (now >= busy_end) break;
+  }
+  n = backend_loop_nap(loop, (int32_t)(deadline - now));
+  if (n != -AIO_ENOTSUP) return n;
   for (;;) {
     int expired = backend_clock_us() >= deadline;
     n = backend_loop_wait(loop, 0);

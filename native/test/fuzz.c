@@ -562,7 +562,7 @@ static void op_poll(void) {
   current_op = "poll";
   switch (below(4)) {
     case 0: aio_loop_wait(loop, 0); break;
-    case 1: aio_loop_spin(loop, (int32_t)below(50)); break;
+    case 1: aio_loop_spin(loop, (int32_t)below(50), (int32_t)below(50)); break;
     case 2: aio_loop_wait(loop, chance(50) ? 1 : 0); break;
     default: aio_loop_wait(loop, 0); break;
   }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +71,36 @@ int32_t backend_loop_wait(aio_loop *loop, int32_t timeout_ms) {
   }
   b->raw_count = n;
   return n;
+}
+
+int32_t backend_loop_nap(aio_loop *loop, int32_t us) {
+#ifdef SYS_epoll_pwait2
+  static volatile int missing; /* kernels before 5.11 */
+  backend_loop *b = loop->backend;
+  struct timespec ts;
+  long n;
+  if (b->raw_count > 0) return b->raw_count;
+  if (missing) return -AIO_ENOTSUP;
+  ts.tv_sec = us / 1000000;
+  ts.tv_nsec = (long)(us % 1000000) * 1000;
+  /* epoll_wait counts in milliseconds; epoll_pwait2 in nanoseconds. By
+   * number, so that a library built here loads with an older C library. */
+  n = syscall(SYS_epoll_pwait2, b->epfd, b->raw, RAW_CAPACITY, &ts, NULL, 0);
+  if (n < 0) {
+    if (errno == ENOSYS) {
+      missing = 1;
+      return -AIO_ENOTSUP;
+    }
+    if (errno == EINTR) return 0;
+    return unix_fail(loop, errno);
+  }
+  b->raw_count = (int)n;
+  return (int32_t)n;
+#else
+  AIO_UNUSED(loop);
+  AIO_UNUSED(us);
+  return -AIO_ENOTSUP;
+#endif
 }
 
 uint64_t backend_clock_us(void) {
