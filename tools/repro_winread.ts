@@ -15,6 +15,7 @@
  *                      bench's fixed client)
  *     --server=deno    Deno.listen as the server (default: ours)
  *     --timeout=S      phase 2's limit per ping (30)
+ *     --read-first     each ping asks for its answer before writing
  *     --window=W --rounds=R
  *
  * To compare two builds of the library: copy each aio.dll under
@@ -183,14 +184,24 @@ const OURS_CLIENT = Deno.args.includes("--client=ours");
 const connect = (hostname: string, port: number): Promise<Conn> =>
   OURS_CLIENT ? oursConnect(hostname, port) : Deno.connect({ hostname, port });
 
+// --read-first: the first read is asked for before the ping is written, so
+// the client waits for the answer with a receive poll instead of finding it
+// unread after its writes (docs/DESIGN.md, "The real read under Wine's scale
+// workload").
+const READ_FIRST = Deno.args.includes("--read-first");
 async function ping(c: Conn, i: number, round: number): Promise<void> {
   const msg = message(i, round);
-  let off = 0;
+  const got = new Uint8Array(SIZE);
+  let have = 0, off = 0;
+  const early = READ_FIRST ? c.read(got) : null;
   stage[i] = 1;
   while (off < SIZE) off += await c.write(msg.subarray(off));
   stage[i] = 2;
-  const got = new Uint8Array(SIZE);
-  let have = 0;
+  if (early) {
+    const n = await early;
+    if (n === null) throw new Error("eof");
+    have += n;
+  }
   while (have < SIZE) {
     const n = await c.read(got.subarray(have));
     if (n === null) throw new Error("eof");
