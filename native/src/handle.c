@@ -13,6 +13,7 @@ aio_handle *handle_new(aio_loop *loop, size_t size, handle_kind kind) {
   h->loop = loop;
   h->kind = kind;
   h->read_budget = DEFAULT_READ_BUDGET;
+  h->queue.pool = &loop->send_pool;
   /* calloc: LIFE_OPEN, CONNECT_NONE, READ_OPEN, SHUT_NONE. */
   if (table_insert(&loop->table, h) < 0) {
     free(h);

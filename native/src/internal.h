@@ -134,10 +134,19 @@ typedef struct sendq_chunk {
   uint8_t data[];
 } sendq_chunk;
 
+/* Chunks a loop's queues gave back, kept for the next queue that grows
+ * (sendq.c): their pages stay mapped, so a bulk writer's queue does not
+ * fault its memory in again each time it fills. */
+typedef struct sendq_pool {
+  sendq_chunk *free;
+  uint64_t bytes;
+} sendq_pool;
+
 typedef struct sendq {
   sendq_chunk *head;
   sendq_chunk *tail;
   uint64_t bytes;
+  sendq_pool *pool; /* the loop's, or NULL: chunks go back to malloc */
 } sendq;
 
 /* TCP options a listener gives every socket it accepts (aio_tcp_nodelay
@@ -190,6 +199,7 @@ typedef struct backend_loop backend_loop;
 
 struct aio_loop {
   handle_table table;
+  sendq_pool send_pool;
   aio_record *records;
   int32_t record_count;
   uint8_t *arena;
@@ -222,6 +232,8 @@ void records_push_handle(aio_loop *loop, const aio_handle *h, uint64_t os);
 int32_t sendq_append(sendq *q, const uint8_t *data, uint32_t len);
 void sendq_consume(sendq *q, uint64_t n);
 void sendq_clear(sendq *q);
+/* Frees what a pool keeps. */
+void sendq_pool_free(sendq_pool *p);
 /* Fills up to max (pointer, length) pairs from the head; returns the count. */
 int sendq_peek(const sendq *q, const uint8_t **bufs, uint32_t *lens, int max);
 

@@ -48,6 +48,8 @@ AIO_EXPORT void aio_loop_free(aio_loop *loop) {
     if (h) backend_close(loop, h, AIO_CLOSE_NOW);
   }
   backend_loop_free(loop); /* drains the zombies' OS operations */
+  /* After the zombies: their queues go back to the pool as they go. */
+  sendq_pool_free(&loop->send_pool);
   table_free(&loop->table);
   free(loop->records);
   free(loop->arena);

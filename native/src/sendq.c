@@ -10,6 +10,55 @@
 /* Small sends are packed into chunks of at least this size, so a stream of
  * tiny writes costs few allocations and few iovecs. */
 #define SENDQ_MIN_CHUNK (16 * 1024u)
+/* What a loop's pool keeps at most: one default high water mark of chunks
+ * (src/stream.ts), none larger than a few typical writes. glibc gives a
+ * freed 64 KiB chunk at the top of the heap back to the OS (trim), so a
+ * queue that fills and drains over and over faulted every page of every
+ * chunk in again; on this project's VM that was most of a bulk writer's
+ * CPU (bench/GAPS.md, pipe-bulk). */
+#define SENDQ_POOL_MAX (1024 * 1024u)
+#define SENDQ_POOL_CHUNK_MAX (256 * 1024u)
+
+static sendq_chunk *sendq__new_chunk(sendq *q, uint32_t cap) {
+  sendq_pool *p = q->pool;
+  sendq_chunk **at;
+  if (p) {
+    for (at = &p->free; *at; at = &(*at)->next) {
+      if ((*at)->cap >= cap) {
+        sendq_chunk *c = *at;
+        *at = c->next;
+        p->bytes -= c->cap;
+        return c;
+      }
+    }
+  }
+  {
+    sendq_chunk *c = malloc(sizeof(sendq_chunk) + cap);
+    if (c) c->cap = cap;
+    return c;
+  }
+}
+
+static void sendq__drop_chunk(sendq *q, sendq_chunk *c) {
+  sendq_pool *p = q->pool;
+  if (p && c->cap <= SENDQ_POOL_CHUNK_MAX &&
+      p->bytes + c->cap <= SENDQ_POOL_MAX) {
+    c->next = p->free;
+    p->free = c;
+    p->bytes += c->cap;
+    return;
+  }
+  free(c);
+}
+
+void sendq_pool_free(sendq_pool *p) {
+  while (p->free) {
+    sendq_chunk *c = p->free;
+    p->free = c->next;
+    free(c);
+  }
+  p->bytes = 0;
+}
 
 int32_t sendq_append(sendq *q, const uint8_t *data, uint32_t len) {
   sendq_chunk *c = q->tail;
@@ -23,12 +72,12 @@ int32_t sendq_append(sendq *q, const uint8_t *data, uint32_t len) {
     return 0;
   }
   cap = len < SENDQ_MIN_CHUNK ? SENDQ_MIN_CHUNK : len;
-  c = malloc(sizeof *c + cap);
+  c = sendq__new_chunk(q, cap);
   if (!c) return -AIO_ENOMEM;
   c->next = NULL;
   c->start = 0;
   c->end = len;
-  c->cap = cap;
+  /* c->cap: what it has, at least cap (a pooled chunk may be larger). */
   memcpy(c->data, data, len);
   if (q->tail)
     q->tail->next = c;
@@ -52,7 +101,7 @@ void sendq_consume(sendq *q, uint64_t n) {
     q->bytes -= avail;
     q->head = c->next;
     if (!q->head) q->tail = NULL;
-    free(c);
+    sendq__drop_chunk(q, c);
   }
 }
 

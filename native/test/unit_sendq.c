@@ -127,10 +127,56 @@ static void sendq_empty_append_is_a_no_op(void) {
   CHECK_EQ(q.bytes, 0);
 }
 
+/* A queue on a loop gives its chunks to the loop's pool and takes them
+ * back for the next bytes (their pages stay mapped); the pool keeps no
+ * more than 1 MiB, and no chunk larger than 256 KiB. */
+static void sendq_pool_reuses_chunks_within_its_bound(void) {
+  sendq q;
+  sendq_pool pool;
+  static uint8_t buf[65536];
+  static uint8_t huge[300000];
+  const uint8_t *bufs[1];
+  uint32_t lens[1];
+  const sendq_chunk *first;
+  int i;
+  memset(&q, 0, sizeof q);
+  memset(&pool, 0, sizeof pool);
+  q.pool = &pool;
+  sendq__fill(buf, 0, sizeof buf);
+  CHECK_EQ(sendq_append(&q, buf, sizeof buf), 0);
+  first = q.head;
+  sendq_consume(&q, q.bytes);
+  CHECK(pool.free == first);
+  CHECK_EQ(pool.bytes, 65536);
+  /* The next chunk is the pooled one, and holds the new bytes. */
+  sendq__fill(buf, 65536, sizeof buf);
+  CHECK_EQ(sendq_append(&q, buf, 1000), 0);
+  CHECK(q.head == first);
+  CHECK_EQ(pool.bytes, 0);
+  CHECK(sendq__holds(&q, 65536));
+  /* A larger chunk than any pooled one comes from malloc. */
+  sendq_clear(&q);
+  CHECK_EQ(sendq_append(&q, huge, sizeof huge), 0);
+  CHECK(q.head != first);
+  CHECK_EQ(sendq_peek(&q, bufs, lens, 1), 1);
+  CHECK_EQ(lens[0], sizeof huge);
+  /* Too large to keep: freed, the pool unchanged. */
+  sendq_clear(&q);
+  CHECK_EQ(pool.bytes, 65536);
+  /* Bounded: 20 chunks of 64 KiB given back, 16 kept. */
+  for (i = 0; i < 20; i++) CHECK_EQ(sendq_append(&q, buf, sizeof buf), 0);
+  sendq_clear(&q);
+  CHECK_EQ(pool.bytes, 1024 * 1024);
+  sendq_pool_free(&pool);
+  CHECK(pool.free == NULL);
+  CHECK_EQ(pool.bytes, 0);
+}
+
 const test_case unit_sendq_tests[] = {
     TEST_ENTRY(sendq_keeps_bytes_in_order),
     TEST_ENTRY(sendq_small_appends_share_a_chunk),
     TEST_ENTRY(sendq_consume_crosses_chunks_and_frees_them),
     TEST_ENTRY(sendq_peek_stops_at_max),
     TEST_ENTRY(sendq_bytes_in_flight_do_not_move_when_more_come),
-    TEST_ENTRY(sendq_empty_append_is_a_no_op), TEST_END};
+    TEST_ENTRY(sendq_empty_append_is_a_no_op),
+    TEST_ENTRY(sendq_pool_reuses_chunks_within_its_bound), TEST_END};
