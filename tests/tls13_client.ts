@@ -9,7 +9,7 @@
  * that does exactly that. It checks nothing of the server (no certificate,
  * no signature, no Finished): it is an attacker, not a client to trust.
  */
-import { derOf } from "./tls_certs.ts";
+import { concat as cat, derOf } from "./tls_certs.ts";
 
 /** What the hand-made client presents and signs with. */
 export interface RawClientAuth {
@@ -380,14 +380,4 @@ function vec16(body: Uint8Array): Uint8Array {
 
 function vec24(body: Uint8Array): Uint8Array {
   return cat(u8(body.length >> 16, (body.length >> 8) & 0xff, body.length & 0xff), body);
-}
-
-function cat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
