@@ -312,14 +312,10 @@ export class LoopCore {
     Deno.unrefTimer(this.#timer);
   }
 
-  /**
-   * One synchronous turn: dispatch while work is pending; returns records.
-   * `poll`: whether to poll the OS when nothing is pending.
-   */
-  #turn(poll: boolean): number {
+  /** One synchronous turn: dispatch while work is pending; returns records. */
+  #turn(): number {
     const n = this.#n, ptr = this.#ptr;
     if (!n.aio_loop_pending(ptr)) {
-      if (!poll) return 0;
       this.#stats.polls++;
       const got = n.loop_poll(ptr, 0);
       if (got < 0) throw aioError(got, n.aio_loop_os_error(ptr), "EventLoop poll");
@@ -385,12 +381,7 @@ export class LoopCore {
     let drained = false;
     try {
       while (!this.#closed) {
-        // Right after callbacks ran, with a spin to come, the OS is not
-        // polled here: the spin's first poll follows the setImmediate
-        // below, and a poll now would mostly find nothing in
-        // request/response traffic (a system call less per message). With
-        // only unref'd objects this turn is all the pump does: it polls.
-        const got = this.#turn(drained || this.spinUs === 0 || this.#refs === 0);
+        const got = this.#turn();
         if (this.#closed) break;
         if (got > 0) {
           sawEvents = true;
