@@ -24,7 +24,7 @@ export const symbols = {
   /* (loop, timeout_ms) -> raw entries harvested */
   loop_wait: { name: "aio_loop_wait", parameters: ["pointer", "i32"], result: "i32", nonblocking: true },
   loop_poll: { name: "aio_loop_wait", parameters: ["pointer", "i32"], result: "i32" },
-  /* (loop, max_us) -> raw entries harvested; the bounded busy-poll */
+  /* (loop, busy_us, max_us) -> raw entries harvested; the bounded wait on the loop's thread */
   aio_loop_spin: { parameters: ["pointer", "i32", "i32"], result: "i32" },
   /* (loop) -> records written */
   aio_loop_dispatch: { parameters: ["pointer"], result: "i32" },

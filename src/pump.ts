@@ -7,7 +7,8 @@
  * The pump:
  *  1. dispatch synchronously while the shim has work pending;
  *  2. else poll synchronously with a zero timeout (no thread hop);
- *  3. else busy-poll for a bounded, adaptive time (`spinMicroseconds`): a
+ *  3. else wait on this thread for a bounded, adaptive time (`spinMicroseconds`:
+ *     busy-polling while answers come fast, else asleep in the OS's wait): a
  *     peer that answers within it is seen without a thread hop;
  *  4. only when that finds nothing, park in the nonblocking wait on a pool
  *     thread, and only while some ref'd object exists.
@@ -55,9 +56,9 @@ export interface LoopStats {
   events: number;
   /** Open native handles. */
   handles: number;
-  /** Busy-polls started (each bounded by `spinMicroseconds`). */
+  /** Spins started: bounded waits on the loop's thread (each at most `spinMicroseconds`). */
   spins: number;
-  /** Busy-polls that found an event before their time ran out. */
+  /** Spins that found an event before their time ran out. */
   spinHits: number;
 }
 
@@ -103,7 +104,7 @@ export class LoopCore {
   readonly backend: "iocp" | "epoll";
   /** The receive arena: DATA records point into it. */
   readonly arena: Uint8Array;
-  /** The busy-poll budget in microseconds (0: off). */
+  /** The spin's budget in microseconds (0: off). */
   readonly spinUs: number;
   /**
    * The loop's one timer structure: every idle timeout and user timer of

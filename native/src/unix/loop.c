@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -75,7 +76,7 @@ int32_t backend_loop_wait(aio_loop *loop, int32_t timeout_ms) {
 
 int32_t backend_loop_nap(aio_loop *loop, int32_t us) {
 #ifdef SYS_epoll_pwait2
-  static volatile int missing; /* kernels before 5.11 */
+  static atomic_int missing; /* kernels before 5.11; loops on any thread */
   backend_loop *b = loop->backend;
   struct timespec ts;
   long n;

@@ -233,21 +233,13 @@ int32_t backend_pipe_pair(uint64_t *out, int32_t *os_error) {
   return 0;
 }
 
-int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
-  HANDLE hd = (HANDLE)(uintptr_t)os_handle;
+/* 0 when a foreign handle is a pipe the loop can drive, else the failure. */
+static int32_t pipe__check_foreign(aio_loop *loop, HANDLE hd) {
   FILE_MODE_INFORMATION mode;
   IO_STATUS_BLOCK iosb;
   NTSTATUS st;
-  uint32_t hf = 0;
-  win_stream *s;
-  int32_t r;
-  DWORD e;
-  /* An instance this loop's listener handed out (AIO_F_ACCEPTED) is an
-   * overlapped pipe, associated and in skip mode already: no checks. */
-  int ours = (flags & AIO_F_ACCEPTED) != 0 && win_handed_take(loop, hd);
-  if (ours) goto checked;
   if (GetFileType(hd) != FILE_TYPE_PIPE) {
-    e = GetLastError();
+    DWORD e = GetLastError();
     return e ? win_fail(loop, e) : loop_fail(loop, AIO_ENOTSUP, 0);
   }
   /* A handle opened without FILE_FLAG_OVERLAPPED would make every
@@ -258,7 +250,18 @@ int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
   if (st < 0) return win_fail(loop, RtlNtStatusToDosError(st));
   if (mode.Mode & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT))
     return loop_fail(loop, AIO_ENOTSUP, ERROR_INVALID_PARAMETER);
-checked:
+  return 0;
+}
+
+int32_t backend_pipe_adopt(aio_loop *loop, uint64_t os_handle, int32_t flags) {
+  HANDLE hd = (HANDLE)(uintptr_t)os_handle;
+  uint32_t hf = 0;
+  win_stream *s;
+  int32_t r;
+  /* An instance this loop's listener handed out (AIO_F_ACCEPTED) is an
+   * overlapped pipe, associated and in skip mode already: no checks. */
+  int ours = (flags & AIO_F_ACCEPTED) != 0 && win_handed_take(loop, hd);
+  if (!ours && (r = pipe__check_foreign(loop, hd)) < 0) return r;
   if (flags & AIO_F_READABLE) hf |= H_READ_END;
   if (flags & AIO_F_WRITABLE) hf |= H_WRITE_END | H_WRITABLE;
   /* Allocated before the association: a failed adopt leaves the handle
